@@ -1,0 +1,54 @@
+"""The one dispatch point between the model's attention layers and the paged-attention kernels.
+
+On CPU the plain-torch references of codepager.kernels run; on CUDA the Triton kernels (once the
+kernels module provides them). The engine fills one AttentionMetadata per forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from codepager.kernels.paged_decode import paged_decode_ref
+from codepager.kernels.paged_extend import paged_extend_ref
+from codepager.kernels.store_kv import store_kv_ref
+
+
+@dataclass
+class AttentionMetadata:
+    """Everything a forward pass over paged KV needs besides the tensors of one layer.
+
+    T = tokens in this forward pass (packed over sequences), S = sequences, P = max pages.
+    """
+
+    slot_mapping: torch.Tensor  # [T] int64: where each new token's K/V goes; -1 = don't store
+    block_tables: torch.Tensor  # [S, P] int32
+    page_starts: torch.Tensor  # [S, P] int32
+    page_lens: torch.Tensor  # [S, P] int32 (valid tokens after this pass's K/V are stored)
+    page_shifts: torch.Tensor | None  # [S, P] int32, None when no page is shifted
+    cu_seqlens_q: torch.Tensor  # [S + 1] int32
+    q_positions: torch.Tensor  # [T] int32 logical position of each new token
+    is_decode: bool  # every sequence has exactly one new token
+
+
+def store_kv(
+    key: torch.Tensor, value: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+    meta: AttentionMetadata,
+) -> None:
+    store_kv_ref(key=key, value=value, k_cache=k_cache, v_cache=v_cache, slot_mapping=meta.slot_mapping)
+
+
+def paged_attention(
+    q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, meta: AttentionMetadata,
+    rope_inv_freq: torch.Tensor, scale: float,
+) -> torch.Tensor:
+    """q [T, Hq, D] (RoPE applied) -> out [T, Hq, D] over the pages described by meta."""
+    common = dict(
+        k_cache=k_cache, v_cache=v_cache, block_tables=meta.block_tables,
+        page_starts=meta.page_starts, page_lens=meta.page_lens, page_shifts=meta.page_shifts,
+        rope_inv_freq=rope_inv_freq, scale=scale,
+    )
+    if meta.is_decode:
+        return paged_decode_ref(q=q, **common)
+    return paged_extend_ref(q=q, cu_seqlens_q=meta.cu_seqlens_q, q_positions=meta.q_positions, **common)
