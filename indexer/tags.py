@@ -1,0 +1,159 @@
+"""Run a language's tags query and turn its captures into a definition tree, references and imports.
+
+Only capture-name prefixes are read (see the header of queries/python-tags.scm for the convention),
+so a new language needs a query file, not code here.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from tree_sitter import Node, QueryCursor
+
+from codepager.indexer.languages import LanguageSpec, tags_query
+from codepager.indexer.records import Import
+
+# definitions of these kinds qualify what is defined inside them and can be split by member
+CONTAINER_KINDS = frozenset({"class", "interface", "struct", "trait", "enum", "module", "namespace",
+                             "union", "impl", "object"})
+UNQUALIFYING_KINDS = frozenset({"type", "constant", "variable", "field"})
+_QUOTES = "\"'`<>"
+
+
+@dataclass(eq=False)
+class DefTag:
+    kind: str
+    name: str
+    node: Node  # the whole definition
+    name_node: Node
+    is_scope: bool = False  # qualifies nested definitions without being one (Rust impl)
+    qualifier: str = ""  # a scope on the same node (a Go method's receiver type)
+    parent: DefTag | None = None
+    children: list[DefTag] = field(default_factory=list)
+    qualified_name: str = ""
+
+    @property
+    def is_container(self) -> bool:
+        return self.is_scope or self.kind in CONTAINER_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class RefTag:
+    name: str
+    kind: str
+    node: Node
+
+
+@dataclass
+class FileTags:
+    roots: list[DefTag]  # top-level definitions and scopes, in file order
+    definitions: list[DefTag]  # every definition (no scopes), in file order
+    references: list[RefTag]
+    imports: list[Import]
+    import_nodes: list[Node]  # whole import statements, for the outline
+    outline_nodes: list[Node]  # other nodes the outline keeps verbatim (package clauses)
+
+
+def extract_tags(spec: LanguageSpec, root: Node) -> FileTags:
+    # the first pattern in the query file wins when several tag the same node
+    defs: dict[tuple[int, int, str], tuple[int, DefTag]] = {}
+    scopes: list[DefTag] = []
+    refs: dict[int, tuple[int, RefTag]] = {}
+    import_nodes: dict[int, Node] = {}
+    import_parts: list[tuple[str, Node]] = []
+    outline_nodes: dict[int, Node] = {}
+    for pattern, captures in QueryCursor(tags_query(spec)).matches(root):
+        for capture, nodes in captures.items():
+            role, _, kind = capture.partition(".")
+            if role == "definition":
+                names = captures.get(f"name.definition.{kind}")
+                if names:
+                    key = (nodes[0].start_byte, nodes[0].end_byte, _text(names[0]))
+                    if key not in defs or defs[key][0] > pattern:
+                        defs[key] = (pattern, DefTag(kind, _text(names[0]), nodes[0], names[0]))
+            elif capture == "scope" and captures.get("name.scope"):
+                name_node = captures["name.scope"][0]
+                scopes.append(DefTag("scope", _text(name_node), nodes[0], name_node, is_scope=True))
+            elif role == "name" and kind.startswith("reference."):
+                for node in nodes:
+                    if node.id not in refs or refs[node.id][0] > pattern:
+                        refs[node.id] = (pattern, RefTag(_text(node), kind.removeprefix("reference."), node))
+            elif capture == "import":
+                import_nodes.update((n.id, n) for n in nodes)
+            elif capture in ("import.module", "import.name"):
+                import_parts.extend((capture, n) for n in nodes)
+            elif capture == "outline":
+                outline_nodes.update((n.id, n) for n in nodes)
+    statements = sorted(import_nodes.values(), key=lambda n: n.start_byte)
+    roots, definitions = _build_tree([tag for _, tag in defs.values()], scopes)
+    defined = {tag.name_node.id for tag in definitions}
+    references = sorted((r for _, r in refs.values() if r.node.id not in defined),
+                        key=lambda r: r.node.start_byte)
+    return FileTags(roots, definitions, references, _group_imports(statements, import_parts), statements,
+                    sorted(outline_nodes.values(), key=lambda n: n.start_byte))
+
+
+def _build_tree(defs: list[DefTag], scopes: list[DefTag]) -> tuple[list[DefTag], list[DefTag]]:
+    by_range = {(d.node.start_byte, d.node.end_byte): d for d in defs}
+    tree_nodes = list(defs)
+    for scope in scopes:
+        same = by_range.get((scope.node.start_byte, scope.node.end_byte))
+        if same is not None:
+            same.qualifier = scope.name
+        else:
+            tree_nodes.append(scope)
+    # outer before inner; a scope before a definition on the same range
+    tree_nodes.sort(key=lambda d: (d.node.start_byte, -d.node.end_byte, not d.is_scope))
+    roots: list[DefTag] = []
+    stack: list[DefTag] = []
+    for tag in tree_nodes:
+        while stack and not _encloses(stack[-1].node, tag.node):
+            stack.pop()
+        if stack:
+            tag.parent = stack[-1]
+            stack[-1].children.append(tag)
+        else:
+            roots.append(tag)
+        stack.append(tag)
+        qualifier = tag.parent
+        while qualifier is not None and qualifier.kind in UNQUALIFYING_KINDS:
+            qualifier = qualifier.parent  # `typedef struct S {...} S;` defines S, not S.S
+        prefix = [qualifier.qualified_name] if qualifier else []
+        if tag.qualifier:
+            prefix.append(tag.qualifier)
+        tag.qualified_name = ".".join([*prefix, tag.name])
+        in_container = tag.qualifier or (tag.parent is not None and tag.parent.is_container)
+        if tag.kind == "function" and in_container:
+            tag.kind = "method"
+    return roots, [t for t in tree_nodes if not t.is_scope]
+
+
+def _encloses(outer: Node, inner: Node) -> bool:
+    return outer.start_byte <= inner.start_byte and inner.end_byte <= outer.end_byte
+
+
+def _group_imports(statements: list[Node], parts: list[tuple[str, Node]]) -> list[Import]:
+    starts = [n.start_byte for n in statements]
+    grouped: dict[int, tuple[list[str], list[str]]] = {i: ([], []) for i in range(len(statements))}
+    for capture, node in sorted(parts, key=lambda p: p[1].start_byte):
+        i = bisect.bisect_right(starts, node.start_byte) - 1
+        if i < 0 or node.end_byte > statements[i].end_byte:
+            continue
+        modules, names = grouped[i]
+        (modules if capture == "import.module" else names).append(_text(node).strip(_QUOTES))
+    imports: list[Import] = []
+    for i, statement in enumerate(statements):
+        modules, names = grouped[i]
+        line = statement.start_point.row
+        if len(modules) > 1 and not names:
+            imports.extend(Import(m, (), line) for m in dict.fromkeys(modules))
+        elif modules:
+            imports.append(Import(modules[0], tuple(dict.fromkeys(names)), line))
+        elif names:
+            imports.append(Import("", tuple(dict.fromkeys(names)), line))
+    return imports
+
+
+def _text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", "replace")

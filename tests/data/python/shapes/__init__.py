@@ -1,0 +1,5 @@
+"""Shapes and how to draw them."""
+
+from .geometry import Point, distance
+
+__all__ = ["Point", "distance"]
