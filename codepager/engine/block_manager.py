@@ -1,0 +1,226 @@
+"""The KV page pool's bookkeeping: reference counts, free pages, and the prefix cache.
+
+Every page is in exactly one of three states: in use (ref_count > 0), free and uncached, or free
+and cached (ref_count 0 but still holding the KV of a known hash; kept in LRU order, reused as a
+cache hit, or evicted oldest first when a fresh page is needed).
+
+A sealed page (one that will never be appended to) gets a hash chained over everything before it,
+vLLM style: hash(parent, start, token ids) for own pages, hash(parent, offset, segment content)
+for a placed segment. Hashes are registered only once the page's KV is computed, so a request
+never hits a page that is still being written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+
+from codepager.engine.sequence import Sequence
+
+ROOT_HASH = b"codepager-root"
+
+
+def chain_hash(parent: bytes, kind: bytes, start: int, payload: bytes) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(parent)
+    h.update(kind)
+    h.update(start.to_bytes(8, "little"))
+    h.update(payload)
+    return h.digest()
+
+
+class Page:
+    __slots__ = ("page_id", "ref_count", "hash")
+
+    def __init__(self, page_id: int) -> None:
+        self.page_id = page_id
+        self.ref_count = 0
+        self.hash: bytes | None = None
+
+
+class BlockManager:
+    def __init__(self, num_pages: int, *, enable_prefix_caching: bool = True) -> None:
+        self.num_pages = num_pages
+        self.enable_prefix_caching = enable_prefix_caching
+        self.pages = [Page(i) for i in range(num_pages)]
+        self.free_uncached: deque[int] = deque(range(num_pages))
+        self.free_cached: OrderedDict[int, None] = OrderedDict()  # oldest first
+        self.hash_to_page: dict[bytes, int] = {}
+        self.cache_hit_tokens = 0
+        self.evictions = 0
+
+    @property
+    def num_free_pages(self) -> int:
+        return len(self.free_uncached) + len(self.free_cached)
+
+    # -- single pages -------------------------------------------------------------------------
+
+    def _take_free_page(self) -> int:
+        if self.free_uncached:
+            page_id = self.free_uncached.popleft()
+        else:
+            page_id, _ = self.free_cached.popitem(last=False)
+            page = self.pages[page_id]
+            del self.hash_to_page[page.hash]
+            page.hash = None
+            self.evictions += 1
+        self.pages[page_id].ref_count = 1
+        return page_id
+
+    def _ref(self, page_id: int) -> None:
+        page = self.pages[page_id]
+        if page.ref_count == 0:
+            assert page.hash is not None, f"page {page_id} is free and uncached"
+            del self.free_cached[page_id]
+        page.ref_count += 1
+
+    def _unref(self, page_id: int) -> None:
+        page = self.pages[page_id]
+        assert page.ref_count > 0, f"page {page_id} freed twice"
+        page.ref_count -= 1
+        if page.ref_count == 0:
+            if page.hash is not None:
+                self.free_cached[page_id] = None
+            else:
+                self.free_uncached.append(page_id)
+
+    def take_free_pages(self, count: int) -> list[int]:
+        """`count` pages, each referenced once by the caller (who must unref them); evicts cached
+        free pages oldest first. Raises ValueError when fewer are free."""
+        if count > self.num_free_pages:
+            raise ValueError(f"{count} pages asked, {self.num_free_pages} free")
+        return [self._take_free_page() for _ in range(count)]
+
+    def unref_pages(self, page_ids: Iterable[int]) -> None:
+        for page_id in page_ids:
+            self._unref(page_id)
+
+    # -- hashes -------------------------------------------------------------------------------
+
+    def _page_hash(self, seq: Sequence, index: int) -> bytes:
+        """Chain hash of sealed logical page `index` (memoised on the sequence)."""
+        while len(seq.page_hashes) <= index:
+            i = len(seq.page_hashes)
+            parent = seq.page_hashes[-1] if seq.page_hashes else ROOT_HASH
+            entry = seq.page_entry(i)
+            assert entry.sealed, "only sealed pages are hashed"
+            span = seq.span_at(entry.start)
+            if span.segment is not None:
+                # a placed segment is one link of the chain, shared by all its pages
+                if span.first_page == i:
+                    h = chain_hash(parent, b"seg", entry.shift, span.segment.content_hash)
+                else:
+                    h = parent
+            else:
+                h = chain_hash(parent, b"own", entry.start, array("q", seq.page_tokens(i)).tobytes())
+            seq.page_hashes.append(h)
+        return seq.page_hashes[index]
+
+    def _cached_page(self, seq: Sequence, index: int) -> int | None:
+        return self.hash_to_page.get(self._page_hash(seq, index))
+
+    # -- sequences ----------------------------------------------------------------------------
+
+    def _plan(self, seq: Sequence) -> tuple[list[int | None], int]:
+        """Page per logical page (segment page, cache hit, or None = fresh) and the leading
+        cached-token count."""
+        plan: list[int | None] = []
+        cached_until = 0
+        hitting = self.enable_prefix_caching
+        for index in range(seq.num_pages()):
+            entry = seq.page_entry(index)
+            if entry.segment_page is not None:
+                plan.append(entry.segment_page)
+                if hitting:
+                    cached_until = entry.start + entry.length
+                continue
+            page_id = self._cached_page(seq, index) if hitting and entry.sealed else None
+            if page_id is None:
+                hitting = False
+            else:
+                cached_until = entry.start + entry.length
+            plan.append(page_id)
+        return plan, cached_until
+
+    def _fresh_pages_needed(self, plan: list[int | None]) -> int:
+        return sum(1 for p in plan if p is None or self.pages[p].ref_count == 0)
+
+    def can_allocate(self, seq: Sequence) -> bool:
+        plan, _ = self._plan(seq)
+        return self._fresh_pages_needed(plan) <= self.num_free_pages
+
+    def allocate(self, seq: Sequence) -> None:
+        """Give every current token a page: segment pages, prefix-cache hits, fresh pages."""
+        assert not seq.block_table, "sequence already has pages"
+        plan, cached_until = self._plan(seq)
+        for page_id in plan:
+            if page_id is not None:
+                self._ref(page_id)
+        seq.block_table = [p if p is not None else self._take_free_page() for p in plan]
+        entries = seq.page_entries()
+        seq.num_committed_pages = sum(1 for e in entries if e.start < cached_until)
+        seq.prompt_tokens_cached = sum(e.length for e, p in zip(entries, plan, strict=True)
+                                       if p is not None and e.segment_page is None)
+        self.cache_hit_tokens += seq.prompt_tokens_cached
+        # At least one token must run through the model to produce logits: recompute the last
+        # one without storing it (its KV is already in a cached page).
+        seq.num_cached_tokens = cached_until
+        if cached_until >= len(seq) and not seq.encode_only:
+            seq.num_cached_tokens = len(seq)
+            cached_until = seq.own_positions(0, len(seq))[-1]
+        seq.set_computed(cached_until)
+
+    def deallocate(self, seq: Sequence) -> None:
+        for page_id in reversed(seq.block_table):
+            self._unref(page_id)
+        seq.reset_progress()
+
+    def can_append(self, seq: Sequence) -> bool:
+        return self.num_free_pages >= seq.num_pages() - len(seq.block_table)
+
+    def may_append(self, seq: Sequence) -> None:
+        """Give newly appended tokens pages (at most one page per generated token)."""
+        while len(seq.block_table) < seq.num_pages():
+            seq.block_table.append(self._take_free_page())
+
+    def commit_computed_pages(self, seq: Sequence) -> None:
+        """Register the hashes of sealed pages whose KV is now fully computed."""
+        while seq.num_committed_pages < len(seq.block_table):
+            index = seq.num_committed_pages
+            entry = seq.page_entry(index)
+            if not entry.sealed or entry.start + entry.length > seq.num_computed_tokens:
+                return
+            seq.num_committed_pages += 1
+            if not self.enable_prefix_caching or entry.segment_page is not None:
+                continue
+            page = self.pages[seq.block_table[index]]
+            h = self._page_hash(seq, index)
+            if page.hash is None and h not in self.hash_to_page:
+                page.hash = h
+                self.hash_to_page[h] = page.page_id
+
+    # -- invariants (tests) -------------------------------------------------------------------
+
+    def check_invariants(self, holders: Iterable[Iterable[int]]) -> None:
+        """Every page is in exactly one state and each in-use page's count equals its holders."""
+        expected = [0] * self.num_pages
+        for table in holders:
+            for page_id in table:
+                expected[page_id] += 1
+        uncached, cached = set(self.free_uncached), set(self.free_cached)
+        assert len(uncached) == len(self.free_uncached), "page freed twice (uncached list)"
+        assert not uncached & cached, "page both cached and uncached free"
+        for page in self.pages:
+            assert page.ref_count == expected[page.page_id], (
+                f"page {page.page_id}: ref_count {page.ref_count} != holders {expected[page.page_id]}")
+            in_free = (page.page_id in uncached) + (page.page_id in cached)
+            assert in_free == (page.ref_count == 0), f"page {page.page_id} leaked or double-listed"
+            if page.page_id in cached:
+                assert page.hash is not None
+            if page.page_id in uncached:
+                assert page.hash is None
+            if page.hash is not None:
+                assert self.hash_to_page[page.hash] == page.page_id
+        assert len(self.hash_to_page) == sum(p.hash is not None for p in self.pages)

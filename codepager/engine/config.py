@@ -1,0 +1,90 @@
+"""The engine's settings (one validated dataclass) and the per-request sampling parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from codepager.errors import ConfigError
+
+DEFAULT_CPU_KV_CACHE_BYTES = 256 * 1024 * 1024
+
+
+def _from_dict(cls: type, settings: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown {cls.__name__} setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**settings)
+
+
+@dataclass(slots=True)
+class EngineConfig:
+    """KV pool size (num_pages wins over kv_cache_bytes; on CUDA without either, a share of free
+    memory), batching limits and the context length (None = the model's)."""
+
+    num_pages: int | None = None
+    kv_cache_bytes: int | None = None
+    gpu_memory_utilization: float = 0.9
+    max_num_seqs: int = 64
+    max_num_batched_tokens: int = 2048
+    max_model_len: int | None = None
+    enable_prefix_caching: bool = True
+    device: str = "cpu"
+    dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_pages is not None and self.num_pages < 1:
+            raise ConfigError(f"num_pages must be at least 1, got {self.num_pages}")
+        if self.kv_cache_bytes is not None and self.kv_cache_bytes < 1:
+            raise ConfigError(f"kv_cache_bytes must be positive, got {self.kv_cache_bytes}")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ConfigError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if self.max_num_seqs < 1:
+            raise ConfigError(f"max_num_seqs must be at least 1, got {self.max_num_seqs}")
+        if self.max_num_batched_tokens < 1:
+            raise ConfigError(f"max_num_batched_tokens must be at least 1, got {self.max_num_batched_tokens}")
+        if self.max_model_len is not None and self.max_model_len < 2:
+            raise ConfigError(f"max_model_len must be at least 2, got {self.max_model_len}")
+        if self.dtype not in (None, "float32", "float16", "bfloat16"):
+            raise ConfigError(f"dtype must be float32, float16 or bfloat16, got {self.dtype!r}")
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> EngineConfig:
+        return _from_dict(cls, settings)
+
+
+@dataclass(slots=True)
+class SamplingParams:
+    """temperature 0 = greedy. stop_token_ids None = the model's EOS ids; ignore_eos drops them.
+    Stop strings end generation on the detokenized text and are not part of the output."""
+
+    max_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop_token_ids: list[int] | None = None
+    stop: list[str] = field(default_factory=list)
+    ignore_eos: bool = False
+    keep_prompt_logits: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if isinstance(self.stop, str):
+            self.stop = [self.stop]
+        if any(not s for s in self.stop):
+            raise ConfigError("stop strings must be non-empty")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> SamplingParams:
+        return _from_dict(cls, settings)

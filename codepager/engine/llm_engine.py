@@ -1,0 +1,254 @@
+"""The engine: requests in, streamed tokens and text out (single-threaded; see engine_loop for a
+thread-safe front).
+
+    engine = LLMEngine.from_model_dir(path)
+    engine.add_request("def add(a, b):", SamplingParams(max_tokens=16), request_id="r1")
+    while engine.has_unfinished():
+        for out in engine.step(): print(out.new_text, end="")
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from codepager.engine.block_manager import BlockManager
+from codepager.engine.config import EngineConfig, SamplingParams
+from codepager.engine.detokenizer import Detokenizer
+from codepager.engine.model_runner import ModelRunner, torch_dtype
+from codepager.engine.outputs import EngineStats, RequestOutput
+from codepager.engine.sampler import make_generator, sample
+from codepager.engine.scheduler import ScheduledChunk, Scheduler
+from codepager.engine.segments import SegmentHandle
+from codepager.engine.sequence import PromptPart, Sequence
+from codepager.errors import RequestError
+from codepager.model.loader import LoadedModel, load_model
+
+Prompt = str | list[int] | list[PromptPart]
+
+
+@dataclass(slots=True)
+class _Request:
+    seq: Sequence
+    detokenizer: Detokenizer
+    generator: torch.Generator | None
+    reported_tokens: int = 0
+    prompt_logits: dict[int, torch.Tensor] = field(default_factory=dict)  # position -> logits
+
+
+class LLMEngine:
+    def __init__(self, loaded: LoadedModel, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.loaded = loaded
+        self.tokenizer = loaded.tokenizer
+        self.runner = ModelRunner(loaded.model, self.config)
+        self.block_manager = BlockManager(self.runner.num_pages,
+                                          enable_prefix_caching=self.config.enable_prefix_caching)
+        self.max_model_len = self.config.max_model_len or loaded.config.max_position_embeddings
+        self.eos_token_ids = sorted(self.tokenizer.eos_token_ids)
+        self.scheduler = Scheduler(
+            self.block_manager, max_num_seqs=self.config.max_num_seqs,
+            max_num_batched_tokens=self.config.max_num_batched_tokens, max_model_len=self.max_model_len,
+            eos_token_ids=self.eos_token_ids,
+        )
+        self._requests: dict[str, _Request] = {}
+        self._undelivered: list[RequestOutput] = []
+        self._ids = itertools.count()
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str | os.PathLike, config: EngineConfig | None = None) -> LLMEngine:
+        config = config or EngineConfig()
+        loaded = load_model(model_dir, device=config.device, dtype=torch_dtype(config.dtype))
+        return cls(loaded, config)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def encode_prompt(self, text: str) -> list[int]:
+        ids = self.tokenizer.encode(text)
+        bos = self.tokenizer.bos_token_id
+        if self.tokenizer.add_bos and bos is not None and (not ids or ids[0] != bos):
+            ids = [bos, *ids]
+        return ids
+
+    def add_request(
+        self, prompt: Prompt, params: SamplingParams | None = None, request_id: str | None = None,
+    ) -> str:
+        """Queue a request; prompt is text, token ids, or a list of token lists and segments."""
+        params = params or SamplingParams()
+        if isinstance(prompt, str):
+            parts: list[PromptPart] = [self.encode_prompt(prompt)]
+        elif prompt and all(isinstance(t, int) for t in prompt):
+            parts = [list(prompt)]
+        else:
+            parts = list(prompt)
+        request_id = request_id if request_id is not None else f"req-{next(self._ids)}"
+        if request_id in self._requests:
+            raise RequestError(f"request id {request_id!r} is already in use")
+        seq = Sequence(parts, params, request_id)
+        vocab = self.loaded.config.vocab_size
+        if any(t < 0 or t >= vocab for t in seq.token_ids):
+            raise RequestError(f"prompt has token ids outside the vocabulary of {vocab}")
+        self.scheduler.add(seq)
+        generator = None if params.greedy else make_generator(params.seed, self.runner.device)
+        self._requests[request_id] = _Request(seq, Detokenizer(self.tokenizer, params.stop), generator)
+        return request_id
+
+    def cancel(self, request_id: str) -> RequestOutput | None:
+        """Stop a request now and free its pages; None if the id is unknown or already finished."""
+        request = self._requests.pop(request_id, None)
+        if request is None:
+            return None
+        self.scheduler.cancel(request.seq)
+        return self._output(request, finished=True)
+
+    def has_unfinished(self) -> bool:
+        return bool(self._requests) or bool(self._undelivered) or not self.scheduler.is_finished()
+
+    # -- segments -----------------------------------------------------------------------------
+
+    def encode_segment(self, token_ids: list[int]) -> SegmentHandle:
+        """KV of `token_ids` at local positions 0..L-1, computed once and cached by content; the
+        caller holds the handle until release_segment. Other requests progress meanwhile."""
+        handle = self.scheduler.segments.lookup(token_ids)
+        if handle is not None:
+            return handle
+        seq = Sequence([list(token_ids)], SamplingParams(), encode_only=True)
+        self.scheduler.add(seq)
+        while not seq.is_finished:
+            self._undelivered.extend(self._step())
+        if seq.segment_handle is None:
+            raise RequestError(f"segment of {len(token_ids)} tokens does not fit the KV pool")
+        return seq.segment_handle
+
+    def release_segment(self, handle: SegmentHandle) -> None:
+        self.scheduler.segments.release(handle)
+
+    # -- stepping -----------------------------------------------------------------------------
+
+    def step(self) -> list[RequestOutput]:
+        outputs, self._undelivered = self._undelivered, []
+        return outputs + self._step()
+
+    def _step(self) -> list[RequestOutput]:
+        chunks = self.scheduler.schedule()
+        computing = [c for c in chunks if c.positions]
+        sampled: dict[int, int] = {}
+        if computing:
+            sampled = self._run_model(computing)
+        self.scheduler.postprocess(chunks, sampled)
+        return self._collect_outputs()
+
+    def _run_model(self, chunks: list[ScheduledChunk]) -> dict[int, int]:
+        result = self.runner.forward(chunks)
+        rows: list[int] = []
+        sampling: list[ScheduledChunk] = []
+        kept: list[tuple[_Request, list[int], int]] = []  # request, positions, first row in `rows`
+        for chunk, (lo, _hi) in zip(chunks, result.row_ranges, strict=True):
+            request = self._requests.get(chunk.seq.request_id)
+            if request is not None and request.seq is chunk.seq and chunk.seq.params.keep_prompt_logits:
+                prompt_rows = [(p, lo + i) for i, p in enumerate(chunk.positions)
+                               if p < chunk.seq.num_prompt_tokens]
+                kept.append((request, [p for p, _ in prompt_rows], len(rows)))
+                rows.extend(r for _, r in prompt_rows)
+        sample_start = len(rows)
+        for chunk, (_lo, hi) in zip(chunks, result.row_ranges, strict=True):
+            if chunk.samples:
+                sampling.append(chunk)
+                rows.append(hi - 1)
+        if not rows:
+            return {}
+        logits = self.runner.compute_logits(result.hidden[rows])  # (len(rows), vocab)
+        for request, positions, start in kept:
+            request.prompt_logits.update(zip(positions, logits[start:start + len(positions)], strict=True))
+        if not sampling:
+            return {}
+        params = [c.seq.params for c in sampling]
+        generators = [self._generator_of(c.seq) for c in sampling]
+        tokens = sample(logits[sample_start:], params, generators)
+        return {c.seq.seq_id: t for c, t in zip(sampling, tokens, strict=True)}
+
+    def _generator_of(self, seq: Sequence) -> torch.Generator | None:
+        request = self._requests.get(seq.request_id)
+        return request.generator if request is not None else None
+
+    def _collect_outputs(self) -> list[RequestOutput]:
+        outputs: list[RequestOutput] = []
+        for request_id, request in list(self._requests.items()):
+            seq = request.seq
+            new_ids = seq.completion_token_ids[request.reported_tokens:]
+            if new_ids and seq.finish_reason == "stop" and new_ids[-1] in self._stop_ids(seq):
+                new_ids = new_ids[:-1]  # the stop token is not text
+            if request.detokenizer.add(new_ids) and not seq.is_finished:
+                self.scheduler.finish(seq, "stop")
+            if seq.is_finished:
+                del self._requests[request_id]
+            if seq.num_completion_tokens > request.reported_tokens or seq.is_finished:
+                outputs.append(self._output(request, finished=seq.is_finished))
+        return outputs
+
+    def _stop_ids(self, seq: Sequence) -> list[int]:
+        if seq.params.ignore_eos:
+            return []
+        return seq.params.stop_token_ids if seq.params.stop_token_ids is not None else self.eos_token_ids
+
+    def _output(self, request: _Request, *, finished: bool) -> RequestOutput:
+        seq = request.seq
+        completion = seq.completion_token_ids
+        new_token_ids = completion[request.reported_tokens:]
+        request.reported_tokens = len(completion)
+        prompt_logits, positions = None, []
+        if finished and request.prompt_logits:
+            positions = sorted(request.prompt_logits)
+            prompt_logits = torch.stack([request.prompt_logits[p] for p in positions])
+        return RequestOutput(
+            request_id=seq.request_id, new_token_ids=new_token_ids,
+            new_text=request.detokenizer.delta(final=finished), token_ids=list(completion),
+            text=request.detokenizer.text[:request.detokenizer.emitted],
+            finished=finished, finish_reason=seq.finish_reason if finished else None,
+            num_prompt_tokens=seq.num_prompt_tokens, prompt_tokens_computed=seq.prompt_tokens_computed,
+            prompt_tokens_cached=seq.prompt_tokens_cached, prompt_logits=prompt_logits,
+            prompt_logit_positions=positions,
+        )
+
+    # -- conveniences -------------------------------------------------------------------------
+
+    def generate(self, prompts: list[Prompt], params: SamplingParams | None = None) -> list[RequestOutput]:
+        """Run prompts together to completion; final outputs in prompt order."""
+        ids = [self.add_request(p, params) for p in prompts]
+        finals: dict[str, RequestOutput] = {}
+        while any(i not in finals for i in ids):
+            for out in self.step():
+                if out.finished:
+                    finals[out.request_id] = out
+        return [finals[i] for i in ids]
+
+    def stream(self, prompt: Prompt, params: SamplingParams | None = None) -> Iterator[RequestOutput]:
+        """One request's deltas as they are produced (other queued requests progress too)."""
+        request_id = self.add_request(prompt, params)
+        others: list[RequestOutput] = []
+        try:
+            while True:
+                for out in self.step():
+                    if out.request_id != request_id:
+                        others.append(out)
+                        continue
+                    yield out
+                    if out.finished:
+                        return
+        finally:
+            self.cancel(request_id)
+            self._undelivered = others + self._undelivered
+
+    def stats(self) -> EngineStats:
+        bm, scheduler = self.block_manager, self.scheduler
+        return EngineStats(
+            num_pages=bm.num_pages, free_pages=bm.num_free_pages, cached_free_pages=len(bm.free_cached),
+            tokens_computed=scheduler.tokens_computed, prefix_cache_hit_tokens=bm.cache_hit_tokens,
+            segment_hits=scheduler.segments.stats.hits, segment_misses=scheduler.segments.stats.misses,
+            live_segments=len(scheduler.segments.live), num_preemptions=scheduler.num_preemptions,
+            running=len(scheduler.running), waiting=len(scheduler.waiting),
+        )

@@ -1,0 +1,115 @@
+"""Owns the KV page pool and runs one forward pass over a step's scheduled chunks.
+
+Pool: k_pool, v_pool [num_layers, num_pages, 16, num_kv_heads, head_dim]; layer i uses the views
+(k_pool[i], v_pool[i]). Per step it packs the chunks' own tokens, maps each to its page slot (-1
+for a prefix-cache hit recomputed only for its logits: that KV is already in a shared page), and
+describes every sequence's pages (start, valid length after this pass, RoPE shift).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from codepager.engine.config import DEFAULT_CPU_KV_CACHE_BYTES, EngineConfig
+from codepager.engine.scheduler import ScheduledChunk
+from codepager.engine.sequence import PAGE_SIZE
+from codepager.errors import ConfigError
+from codepager.model.attention_backend import AttentionMetadata
+from codepager.model.decoder import CausalLM
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def torch_dtype(name: str | None) -> torch.dtype | None:
+    return None if name is None else _DTYPES[name]
+
+
+@dataclass(slots=True)
+class ForwardResult:
+    hidden: torch.Tensor  # [T, hidden_size] final-normed hidden states of every computed token
+    row_ranges: list[tuple[int, int]]  # rows of each chunk in `hidden`, in chunk order
+
+
+class ModelRunner:
+    def __init__(self, model: CausalLM, config: EngineConfig) -> None:
+        self.model = model
+        weight = next(model.parameters())
+        self.device = weight.device
+        self.dtype = weight.dtype
+        mc = model.config
+        page_bytes = 2 * mc.num_layers * PAGE_SIZE * mc.num_kv_heads * mc.head_dim * weight.element_size()
+        self.num_pages = self._pool_pages(config, page_bytes)
+        shape = (mc.num_layers, self.num_pages, PAGE_SIZE, mc.num_kv_heads, mc.head_dim)
+        self.k_pool = torch.zeros(shape, device=self.device, dtype=self.dtype)
+        self.v_pool = torch.zeros(shape, device=self.device, dtype=self.dtype)
+        self.kv_caches = [(self.k_pool[i], self.v_pool[i]) for i in range(mc.num_layers)]
+        self.pool_bytes = 2 * self.k_pool.numel() * self.k_pool.element_size()
+
+    def _pool_pages(self, config: EngineConfig, page_bytes: int) -> int:
+        if config.num_pages is not None:
+            return config.num_pages
+        budget = config.kv_cache_bytes
+        if budget is None and self.device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(self.device)
+            budget = int(free * config.gpu_memory_utilization)
+        if budget is None:
+            budget = DEFAULT_CPU_KV_CACHE_BYTES
+        pages = budget // page_bytes
+        if pages < 1:
+            raise ConfigError(f"KV cache budget of {budget} bytes is less than one page ({page_bytes} bytes)")
+        return pages
+
+    def prepare(self, chunks: list[ScheduledChunk]) -> tuple[torch.Tensor, torch.Tensor, AttentionMetadata]:
+        """Packed input ids [T], positions [T] and the attention metadata of these chunks."""
+        token_ids: list[int] = []
+        positions: list[int] = []
+        slots: list[int] = []
+        cu_seqlens = [0]
+        max_pages = max(len(c.seq.block_table) for c in chunks)
+        tables, starts, lens, shifts = [], [], [], []
+        for chunk in chunks:
+            seq = chunk.seq
+            for position in chunk.positions:
+                token_ids.append(seq.token_ids[position])
+                positions.append(position)
+                if position < seq.num_cached_tokens:
+                    slots.append(-1)
+                else:
+                    page, slot = seq.page_of(position)
+                    slots.append(seq.block_table[page] * PAGE_SIZE + slot)
+            cu_seqlens.append(len(token_ids))
+            entries = seq.page_entries()
+            pad = [0] * (max_pages - len(entries))
+            tables.append(seq.block_table + [-1] * len(pad))
+            starts.append([e.start for e in entries] + pad)
+            lens.append([min(max(chunk.end - e.start, 0), e.length) for e in entries] + pad)
+            shifts.append([e.shift for e in entries] + pad)
+        to = dict(device=self.device)
+        int32 = dict(dtype=torch.int32, device=self.device)
+        meta = AttentionMetadata(
+            slot_mapping=torch.tensor(slots, dtype=torch.int64, **to),
+            block_tables=torch.tensor(tables, **int32),
+            page_starts=torch.tensor(starts, **int32),
+            page_lens=torch.tensor(lens, **int32),
+            page_shifts=torch.tensor(shifts, **int32) if any(map(any, shifts)) else None,
+            cu_seqlens_q=torch.tensor(cu_seqlens, dtype=torch.int32, **to),
+            q_positions=torch.tensor(positions, dtype=torch.int32, **to),
+            is_decode=all(hi - lo == 1 for lo, hi in zip(cu_seqlens, cu_seqlens[1:], strict=False)),
+        )
+        ids = torch.tensor(token_ids, dtype=torch.int64, **to)
+        pos = torch.tensor(positions, dtype=torch.int64, **to)
+        return ids, pos, meta
+
+    @torch.inference_mode()
+    def forward(self, chunks: list[ScheduledChunk]) -> ForwardResult:
+        """Run chunks that compute at least one token; store their K/V into the pool."""
+        input_ids, positions, meta = self.prepare(chunks)
+        hidden = self.model(input_ids, positions, meta, self.kv_caches)  # (T, hidden)
+        bounds = meta.cu_seqlens_q.tolist()
+        return ForwardResult(hidden=hidden, row_ranges=list(zip(bounds, bounds[1:], strict=False)))
+
+    @torch.inference_mode()
+    def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.model.compute_logits(hidden)  # (N, vocab) float32
