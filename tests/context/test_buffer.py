@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from codepager.context.buffer import cut_buffer, position_to_offset, region_key
+from codepager.context.config import ContextConfig
+from codepager.errors import ConfigError
+
+TEXT = "".join(f"value_{i} = compute({i})\n" for i in range(200))
+
+
+def test_position_to_offset_and_range_errors() -> None:
+    assert position_to_offset("ab\ncd", 1, 2) == 5
+    assert position_to_offset("ab\ncd", 0, 0) == 0
+    with pytest.raises(ValueError, match="line 3"):
+        position_to_offset("ab\ncd", 2, 0)
+    with pytest.raises(ValueError, match="column 4"):
+        position_to_offset("ab\ncd", 1, 3)
+
+
+def test_prefix_start_stays_put_while_typing() -> None:
+    config = ContextConfig(prefix_tokens=300, prefix_anchor_lines=16)
+    offset = position_to_offset(TEXT, 150, 0)
+    first = cut_buffer(TEXT, offset, config)
+    typed = TEXT[:offset] + "result = val" + TEXT[offset:]
+    second = cut_buffer(typed, offset + len("result = val"), config)
+    assert first.prefix_start_line == second.prefix_start_line
+    assert first.prefix_start_line % 16 == 0
+    assert second.prefix.startswith(first.prefix)
+    assert len(first.prefix) <= 300 * config.chars_per_token
+
+
+def test_suffix_is_cut_at_a_line_end() -> None:
+    cut = cut_buffer(TEXT, position_to_offset(TEXT, 10, 0), ContextConfig(suffix_tokens=20))
+    assert cut.suffix.endswith("\n") and len(cut.suffix) <= 60 and cut.cursor_line == 10
+
+
+def test_region_is_the_enclosing_top_level_definition() -> None:
+    text = "import os\n\ndef first():\n    a = 1\n\n    b = 2\n# note\nclass Second:\n    x = 1\n"
+    assert region_key(text, text.index("b = 2")) == "def first():"
+    assert region_key(text, text.index("x = 1")) == "class Second:"
+    assert region_key(text, 0) == ""
+
+
+def test_config_rejects_unknown_and_bad_settings() -> None:
+    with pytest.raises(ConfigError, match="unknown context setting"):
+        ContextConfig.from_dict({"budget": 3})
+    with pytest.raises(ConfigError, match="retrieval"):
+        ContextConfig(retrieval="tfidf")

@@ -1,0 +1,1 @@
+"""A tiny shop: money, inventory, carts and checkout."""
