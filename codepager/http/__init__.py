@@ -1,0 +1,1 @@
+"""OpenAI-compatible HTTP endpoint over codepager's engine (`codepager serve --http`)."""
