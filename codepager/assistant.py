@@ -44,7 +44,7 @@ class Assistant:
         self.assembler = ContextAssembler(self.view, tokenizer, self.format, config.context, bos_token_id=bos,
                                           max_prompt_tokens=engine.max_model_len - config.max_tokens)
         persistence = None
-        if config.persist_kv:
+        if config.persist_kv and isinstance(engine, LLMEngine):  # a remote server keeps its own cache
             persistence = KVPersistence(engine, index.store, engine.loaded.fingerprint)
         self.persistence = persistence
         self.segments = SegmentCache(engine, persistence=persistence)
@@ -59,7 +59,11 @@ class Assistant:
         index = RepositoryIndex.open(repo, config.index)
         try:
             index.build()
-            if engine is None:
+            if engine is None and config.remote is not None:
+                from codepager.remote_backend import RemoteBackend
+
+                engine = RemoteBackend.open(config.remote, config.resolved_model_dir)
+            elif engine is None:
                 engine = LLMEngine.from_model_dir(config.resolved_model_dir, config.engine)
         except BaseException:
             index.close()

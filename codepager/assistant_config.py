@@ -11,6 +11,7 @@ from codepager.context.reuse import REUSE_MODES
 from codepager.engine.config import EngineConfig
 from codepager.errors import ConfigError
 from codepager.indexer.config import IndexConfig
+from codepager.remote_backend import RemoteBackendConfig
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 
@@ -26,6 +27,9 @@ class AssistantConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     context: ContextConfig = field(default_factory=ContextConfig)
+    # an OpenAI-compatible server (vLLM, SGLang, another codepager) instead of the local engine;
+    # model_dir then only supplies the served model's tokenizer files
+    remote: RemoteBackendConfig | None = None
 
     def __post_init__(self) -> None:
         if self.model_dir is not None and not isinstance(self.model_dir, Path):
@@ -34,6 +38,8 @@ class AssistantConfig:
             raise ConfigError(f"unknown reuse mode {self.reuse!r}; known: {', '.join(REUSE_MODES)}")
         if self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.remote is not None and self.reuse != "prefix":
+            raise ConfigError("a remote backend supports only reuse mode 'prefix' (its own prefix cache)")
 
     @property
     def resolved_model_dir(self) -> Path:
@@ -51,6 +57,8 @@ class AssistantConfig:
             values["engine"] = EngineConfig.from_dict(values["engine"])
         if isinstance(values.get("context"), dict):
             values["context"] = ContextConfig.from_dict(values["context"])
+        if isinstance(values.get("remote"), dict):
+            values["remote"] = RemoteBackendConfig.from_dict(values["remote"])
         if isinstance(values.get("index"), dict):
             try:
                 values["index"] = IndexConfig.from_dict(values["index"])

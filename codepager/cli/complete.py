@@ -26,6 +26,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--requests", type=Path, help='JSONL of {"file", "line", "col", "text"?} requests')
     parser.add_argument("--cache-dir", type=Path, help="index / KV store location (default: user cache dir)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument("--remote", metavar="URL",
+                        help="OpenAI-compatible server (http://gpu:8000/v1) instead of the local engine; "
+                             "--model then gives the served model's tokenizer files")
+    parser.add_argument("--remote-model", help="model name on the --remote server")
     parser.add_argument("--json", action="store_true", help="print a JSON object, not the text")
     parser.set_defaults(run=run)
 
@@ -95,8 +99,16 @@ def open_assistant(args: argparse.Namespace, repo: Path) -> Any:
     if args.model is None and not DEFAULT_MODEL_DIR.is_dir():
         raise ConfigError("no --model given and no embedded default model is installed")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    remote = None
+    if args.remote is not None:
+        from codepager.remote_backend import RemoteBackendConfig
+
+        if not args.remote_model:
+            raise ConfigError("--remote needs --remote-model")
+        remote = RemoteBackendConfig(base_url=args.remote, model=args.remote_model)
     config = AssistantConfig(model_dir=args.model, reuse=args.reuse, max_tokens=args.max_tokens,
-                             engine=EngineConfig(device=device), index=IndexConfig(cache_dir=args.cache_dir))
+                             engine=EngineConfig(device=device), index=IndexConfig(cache_dir=args.cache_dir),
+                             remote=remote)
     return Assistant.open(repo, config)
 
 

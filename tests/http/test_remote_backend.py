@@ -137,3 +137,27 @@ def test_assistant_through_the_remote_backend_completes_like_the_local_engine(
     assert first.raw and first.raw == expected.raw and first.completion == expected.completion
     assert first.prompt_tokens == expected.prompt_tokens > 100  # repository context went over the wire
     assert again.cached_tokens >= again.prompt_tokens - 16  # the stable prompt hit the server's prefix cache
+
+
+def test_remote_backend_chosen_by_configuration(server, tiny_model_dir, tiny_loaded, repo) -> None:
+    text = (repo / CHECKOUT).read_text()
+    offset = text.index("total = cart.total_price(") + len("total = cart.total_price(")
+    line, col = text.count("\n", 0, offset), offset - (text.rfind("\n", 0, offset) + 1)
+    local_config = assistant_config(repo, tiny_model_dir)
+    with Assistant.open(repo, local_config, engine=local_engine(tiny_loaded)) as local:
+        expected = local.complete(CHECKOUT, text, line, col)
+    config = AssistantConfig.from_dict({
+        "model_dir": tiny_model_dir, "max_tokens": 6, "context": local_config.context,
+        "index": IndexConfig(cache_dir=repo.parent / "cache"),
+        "remote": {"base_url": f"{server.url}/v1", "model": "tiny"},
+    })
+    with Assistant.open(repo, config) as remote:
+        assert isinstance(remote.engine, RemoteBackend)
+        got = remote.complete(CHECKOUT, text, line, col)
+    assert got.raw == expected.raw and got.prompt_tokens == expected.prompt_tokens
+
+
+def test_remote_backend_rejects_segment_reuse_in_configuration(server, tiny_model_dir) -> None:
+    with pytest.raises(ConfigError, match="remote backend supports only"):
+        AssistantConfig.from_dict({"reuse": "segments",
+                                   "remote": {"base_url": f"{server.url}/v1", "model": "tiny"}})
