@@ -4,13 +4,189 @@ Layouts:
     q:      [num_seqs, num_q_heads, head_dim]   RoPE applied at the token's position
     k_cache etc.: see codepager.kernels.paged_layout (the token's own K/V already stored)
     out:    [num_seqs, num_q_heads, head_dim]
-"""
 
-from __future__ import annotations
+Kernel (SGLang's shape): stage 1 splits each sequence's block table into `num_splits` contiguous
+ranges; one program takes (sequence, kv head, split) with the whole GQA query group as the rows of
+its tiles (padded to 16 rows for tl.dot) and writes a partial output normalised by its own softmax
+sum plus that sum's log2-sum-exp. Stage 2 merges the splits per (sequence, query head).
+
+Limits: head_dim a power of two >= 16 (>= 32 with page_shifts); num_q_heads a multiple of
+num_kv_heads (a group of up to 64 query heads is one program's rows, padded to >= 16; larger
+groups take several programs); every sequence has at least one valid key. The launcher never
+reads tensor data on the host, so it can be captured in a CUDA graph (the workspace size depends
+only on shapes).
+"""
 
 import torch
 
 from codepager.kernels.paged_extend import paged_extend_ref
+from codepager.kernels.paged_layout import PAGE_SIZE
+from codepager.kernels.paged_tiles import dot_precision, merge_splits, tile_scores, tile_slots
+from codepager.kernels.triton_import import require_triton, tl, triton
+
+
+@triton.jit
+def _decode_split_kernel(
+    q_ptr, k_ptr, v_ptr, table_ptr, lens_ptr, shifts_ptr, inv_freq_ptr, part_out_ptr, part_lse_ptr,
+    scale_log2, num_entries, entries_per_split, num_splits, num_q_heads,
+    stride_q_seq, stride_q_head,
+    stride_k_page, stride_k_slot, stride_k_head,
+    stride_v_page, stride_v_slot, stride_v_head,
+    stride_table_seq,
+    GROUP: tl.constexpr, BLOCK_H: tl.constexpr, ROW_BLOCKS: tl.constexpr, HEAD_DIM: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr, HAS_SHIFT: tl.constexpr,
+    DOT_PRECISION: tl.constexpr,
+):
+    seq = tl.program_id(0)
+    kv_head = tl.program_id(1) // ROW_BLOCKS
+    row_block = tl.program_id(1) % ROW_BLOCKS
+    split = tl.program_id(2)
+
+    rows = row_block * BLOCK_H + tl.arange(0, BLOCK_H)
+    row_ok = rows < GROUP
+    heads = kv_head * GROUP + rows
+    d = tl.arange(0, HEAD_DIM)
+    half = tl.arange(0, HEAD_DIM // 2)
+    q_rows = q_ptr + seq * stride_q_seq + heads * stride_q_head
+    if HAS_SHIFT:
+        q = tl.zeros([BLOCK_H, HEAD_DIM], dtype=q_ptr.dtype.element_ty)
+        q_lo = tl.load(q_rows[:, None] + half[None, :], mask=row_ok[:, None], other=0.0)
+        q_hi = tl.load(q_rows[:, None] + (HEAD_DIM // 2) + half[None, :], mask=row_ok[:, None], other=0.0)
+    else:
+        q = tl.load(q_rows[:, None] + d[None, :], mask=row_ok[:, None], other=0.0)
+        q_lo = q
+        q_hi = q
+
+    first = split * entries_per_split
+    end = tl.minimum(first + entries_per_split, num_entries)
+    table_row = table_ptr + seq * stride_table_seq
+    lens_row = lens_ptr + seq * stride_table_seq
+    shifts_row = shifts_ptr + seq * stride_table_seq
+
+    m_i = tl.full([BLOCK_H], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_H, HEAD_DIM], dtype=tl.float32)
+    for entry0 in range(first, end, PAGES_PER_TILE):
+        entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
+        shift = tl.zeros_like(slot)
+        if HAS_SHIFT:
+            shift = tl.load(shifts_row + entry, mask=valid, other=0)
+        key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
+        scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
+                             HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
+        scores = tl.where(valid[None, :], scores * scale_log2, float("-inf"))  # (BLOCK_H, BLOCK_N)
+        m_new = tl.maximum(m_i, tl.max(scores, axis=1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        alpha = tl.exp2(m_i - m_safe)
+        p = tl.exp2(scores - m_safe[:, None])
+        l_i = l_i * alpha + tl.sum(p, axis=1)
+        value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
+        v = tl.load(value_ptrs[:, None] + d[None, :], mask=valid[:, None], other=0.0)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
+        m_i = m_new
+
+    has_keys = l_i > 0
+    out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
+    lse = tl.where(has_keys, m_i + tl.log2(tl.where(has_keys, l_i, 1.0)), float("-inf"))
+    part_rows = (seq * num_q_heads + heads) * num_splits + split  # [S, Hq, splits]
+    tl.store(part_lse_ptr + part_rows, lse, mask=row_ok)
+    tl.store(part_out_ptr + part_rows[:, None] * HEAD_DIM + d[None, :], out, mask=row_ok[:, None])
+
+
+# Tile configurations as data: (pages per tile, num_warps, num_stages), by platform.
+DECODE_CONFIGS = {
+    "cuda": {"pages_per_tile": 4, "num_warps": 4, "num_stages": 2},
+    "interpreter": {"pages_per_tile": 2, "num_warps": 4, "num_stages": 1},
+}
+MIN_ENTRIES_PER_SPLIT = 16  # 256 tokens: below this the merge costs more than the parallelism gains
+PROGRAMS_PER_SM = 4  # resident at once with the CUDA config (register-limited, 121 per thread)
+_SM_COUNT: dict[int, int] = {}
+
+
+def _sm_count(device: torch.device) -> int:
+    if device.type != "cuda":
+        return 132
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _SM_COUNT:
+        _SM_COUNT[index] = torch.cuda.get_device_properties(index).multi_processor_count
+    return _SM_COUNT[index]
+
+
+def decode_num_splits(*, num_seqs: int, num_kv_heads: int, num_entries: int, sm_count: int) -> int:
+    """As many splits as keep all (sequence, kv head, split) programs in one wave of
+    PROGRAMS_PER_SM per SM (a second, mostly empty wave would double the time), never splits
+    shorter than MIN_ENTRIES_PER_SPLIT pages. Depends on shapes only, so a captured graph stays
+    valid."""
+    wanted = (PROGRAMS_PER_SM * sm_count) // (num_seqs * num_kv_heads)
+    return max(1, min(wanted, num_entries // MIN_ENTRIES_PER_SPLIT))
+
+
+def paged_decode(
+    *,
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    block_tables: torch.Tensor,
+    page_starts: torch.Tensor,
+    page_lens: torch.Tensor,
+    page_shifts: torch.Tensor | None,
+    rope_inv_freq: torch.Tensor | None,
+    scale: float,
+    num_splits: int | None = None,
+) -> torch.Tensor:
+    """Triton paged decode; same contract as paged_decode_ref (page_starts is unused: a decode
+    query sees every valid key). num_splits overrides the heuristic (benchmarks)."""
+    require_triton()
+    num_seqs, num_q_heads, head_dim = q.shape
+    num_pages, page_size, num_kv_heads, k_dim = k_cache.shape
+    assert page_size == PAGE_SIZE and k_dim == head_dim and v_cache.shape == k_cache.shape
+    assert num_q_heads % num_kv_heads == 0, "num_q_heads must be a multiple of num_kv_heads"
+    assert head_dim >= 16 and head_dim & (head_dim - 1) == 0, "head_dim must be a power of two >= 16"
+    assert q.dtype == k_cache.dtype == v_cache.dtype, "q and the caches must share a dtype"
+    assert q.stride(2) == 1 and k_cache.stride(3) == 1 and v_cache.stride(3) == 1
+    assert block_tables.dtype == page_lens.dtype == torch.int32
+    assert block_tables.shape == page_lens.shape == page_starts.shape
+    assert block_tables.shape[0] == num_seqs
+    assert block_tables.stride() == page_lens.stride() and block_tables.stride(1) == 1
+    has_shift = page_shifts is not None
+    if has_shift:
+        assert rope_inv_freq is not None, "shifted pages need rope_inv_freq"
+        assert page_shifts.dtype == torch.int32 and page_shifts.stride() == block_tables.stride()
+        assert rope_inv_freq.shape == (head_dim // 2,) and head_dim >= 32
+    num_entries = block_tables.shape[1]
+    group = num_q_heads // num_kv_heads
+    config = DECODE_CONFIGS["cuda" if q.is_cuda else "interpreter"]
+    if num_splits is None:
+        num_splits = decode_num_splits(num_seqs=num_seqs, num_kv_heads=num_kv_heads,
+                                       num_entries=num_entries, sm_count=_sm_count(q.device))
+    entries_per_split = triton.cdiv(num_entries, num_splits)
+    num_splits = triton.cdiv(num_entries, entries_per_split)  # no split left empty by rounding
+
+    part_out = torch.empty(num_seqs, num_q_heads, num_splits, head_dim, dtype=torch.float32,
+                           device=q.device)
+    part_lse = torch.empty(num_seqs, num_q_heads, num_splits, dtype=torch.float32, device=q.device)
+    out = torch.empty_like(q)
+    block_h = max(16, min(triton.next_power_of_2(group), 64))
+    row_blocks = triton.cdiv(group, block_h)
+    grid = (num_seqs, num_kv_heads * row_blocks, num_splits)
+    _decode_split_kernel[grid](
+        q_ptr=q, k_ptr=k_cache, v_ptr=v_cache, table_ptr=block_tables, lens_ptr=page_lens,
+        shifts_ptr=page_shifts if has_shift else page_lens,
+        inv_freq_ptr=rope_inv_freq if has_shift else q,
+        part_out_ptr=part_out, part_lse_ptr=part_lse,
+        scale_log2=scale * 1.4426950408889634, num_entries=num_entries,
+        entries_per_split=entries_per_split, num_splits=num_splits, num_q_heads=num_q_heads,
+        stride_q_seq=q.stride(0), stride_q_head=q.stride(1),
+        stride_k_page=k_cache.stride(0), stride_k_slot=k_cache.stride(1), stride_k_head=k_cache.stride(2),
+        stride_v_page=v_cache.stride(0), stride_v_slot=v_cache.stride(1), stride_v_head=v_cache.stride(2),
+        stride_table_seq=block_tables.stride(0),
+        GROUP=group, BLOCK_H=block_h, ROW_BLOCKS=row_blocks, HEAD_DIM=head_dim, PAGE_SIZE=PAGE_SIZE,
+        PAGES_PER_TILE=config["pages_per_tile"], HAS_SHIFT=has_shift,
+        DOT_PRECISION=dot_precision(q.dtype),
+        num_warps=config["num_warps"], num_stages=config["num_stages"],
+    )
+    merge_splits(part_out=part_out, part_lse=part_lse, out=out)
+    return out
 
 
 def paged_decode_ref(

@@ -10,13 +10,206 @@ Layouts:
 
 A query at position P attends to every valid key whose logical position is <= P. num_q_heads must
 be a multiple of num_kv_heads (GQA: query head h reads kv head h // (num_q_heads // num_kv_heads)).
-"""
 
-from __future__ import annotations
+Kernel: one program per (query head, block of BLOCK_M query tokens, sequence, key split) streams
+its share of the sequence's block table in tiles of PAGES_PER_TILE pages with an online softmax
+(Triton tutorial 06 without the causal-block split: key positions are per page, not implied by
+order). Heads vary fastest in the grid so that the programs reading one kv head's pages run
+together. When those programs would not fill the GPU (a short chunk over a long prefix), the keys
+are split as in decode and the partial results merged by log-sum-exp.
+
+Limits: head_dim a power of two >= 16 (>= 32 with page_shifts); every query has at least one
+allowed key (its own). Unless the caller passes max_seqlen_q, the launcher reads cu_seqlens_q on
+the host once for the grid size.
+"""
 
 import torch
 
-from codepager.kernels.paged_layout import gather_sequence_kv
+from codepager.kernels.paged_layout import PAGE_SIZE, gather_sequence_kv
+from codepager.kernels.paged_tiles import dot_precision, merge_splits, tile_scores, tile_slots
+from codepager.kernels.triton_import import require_triton, tl, triton
+
+
+@triton.jit
+def _extend_kernel(
+    q_ptr, k_ptr, v_ptr, out_ptr, part_out_ptr, part_lse_ptr, cu_seqlens_ptr, q_pos_ptr,
+    table_ptr, starts_ptr, lens_ptr, shifts_ptr, inv_freq_ptr,
+    scale_log2, num_entries, entries_per_split, num_splits, num_q_heads,
+    stride_q_tok, stride_q_head, stride_o_tok, stride_o_head,
+    stride_k_page, stride_k_slot, stride_k_head,
+    stride_v_page, stride_v_slot, stride_v_head,
+    stride_table_seq,
+    GROUP: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr, HAS_SHIFT: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, SPLIT: tl.constexpr,
+):
+    head = tl.program_id(0)
+    block = tl.program_id(1)
+    seq = tl.program_id(2) // num_splits
+    split = tl.program_id(2) % num_splits
+    q_begin = tl.load(cu_seqlens_ptr + seq)
+    q_end = tl.load(cu_seqlens_ptr + seq + 1)
+    if q_begin + block * BLOCK_M >= q_end:
+        return
+    kv_head = head // GROUP
+    tokens = q_begin + block * BLOCK_M + tl.arange(0, BLOCK_M)
+    tok_ok = tokens < q_end
+    q_pos = tl.load(q_pos_ptr + tokens, mask=tok_ok, other=-1)
+    d = tl.arange(0, HEAD_DIM)
+    half = tl.arange(0, HEAD_DIM // 2)
+    q_rows = q_ptr + tokens.to(tl.int64) * stride_q_tok + head * stride_q_head
+    if HAS_SHIFT:
+        q = tl.zeros([BLOCK_M, HEAD_DIM], dtype=q_ptr.dtype.element_ty)
+        q_lo = tl.load(q_rows[:, None] + half[None, :], mask=tok_ok[:, None], other=0.0)
+        q_hi = tl.load(q_rows[:, None] + (HEAD_DIM // 2) + half[None, :], mask=tok_ok[:, None], other=0.0)
+    else:
+        q = tl.load(q_rows[:, None] + d[None, :], mask=tok_ok[:, None], other=0.0)
+        q_lo = q
+        q_hi = q
+
+    table_row = table_ptr + seq * stride_table_seq
+    lens_row = lens_ptr + seq * stride_table_seq
+    starts_row = starts_ptr + seq * stride_table_seq
+    shifts_row = shifts_ptr + seq * stride_table_seq
+
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    first = split * entries_per_split
+    end = tl.minimum(first + entries_per_split, num_entries)
+    for entry0 in range(first, end, PAGES_PER_TILE):
+        entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
+        key_pos = tl.load(starts_row + entry, mask=valid, other=0) + slot
+        shift = tl.zeros_like(slot)
+        if HAS_SHIFT:
+            shift = tl.load(shifts_row + entry, mask=valid, other=0)
+        key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
+        scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
+                             HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
+        allowed = valid[None, :] & (key_pos[None, :] <= q_pos[:, None])  # (BLOCK_M, BLOCK_N)
+        scores = tl.where(allowed, scores * scale_log2, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(scores, axis=1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        alpha = tl.exp2(m_i - m_safe)
+        p = tl.exp2(scores - m_safe[:, None])
+        l_i = l_i * alpha + tl.sum(p, axis=1)
+        value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
+        v = tl.load(value_ptrs[:, None] + d[None, :], mask=valid[:, None], other=0.0)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
+        m_i = m_new
+
+    has_keys = l_i > 0
+    out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
+    if SPLIT:
+        lse = tl.where(has_keys, m_i + tl.log2(tl.where(has_keys, l_i, 1.0)), float("-inf"))
+        part_rows = (tokens.to(tl.int64) * num_q_heads + head) * num_splits + split  # [T, Hq, splits]
+        tl.store(part_lse_ptr + part_rows, lse, mask=tok_ok)
+        tl.store(part_out_ptr + part_rows[:, None] * HEAD_DIM + d[None, :], out, mask=tok_ok[:, None])
+    else:
+        out_rows = out_ptr + tokens.to(tl.int64) * stride_o_tok + head * stride_o_head
+        tl.store(out_rows[:, None] + d[None, :], out.to(out_ptr.dtype.element_ty), mask=tok_ok[:, None])
+
+
+# Tile configurations as data: (query rows, pages per tile, num_warps, num_stages), by platform.
+# Measured on an H100 (docs/benchmarks.md): 64 x 32 tiles in 4 warps beat 128 x 128 in 8 warps,
+# which need 255 registers per thread and leave one program per SM.
+EXTEND_CONFIGS = {
+    "cuda": {"block_m": 64, "pages_per_tile": 2, "num_warps": 4, "num_stages": 2},
+    "interpreter": {"block_m": 16, "pages_per_tile": 2, "num_warps": 4, "num_stages": 1},
+}
+MIN_ENTRIES_PER_SPLIT = 64  # 1024 keys: below this the partial outputs cost more than they save
+FULL_GRID_PER_SM = 4  # programs per SM above which the grid needs no split-K
+
+
+def extend_num_splits(*, num_programs: int, num_entries: int, sm_count: int) -> int:
+    """Split the keys when (query block, head, sequence) programs alone would leave SMs idle (a
+    short chunk over a long cached prefix)."""
+    if num_programs >= FULL_GRID_PER_SM * sm_count:
+        return 1
+    wanted = triton.cdiv(FULL_GRID_PER_SM * sm_count, num_programs)
+    return max(1, min(wanted, num_entries // MIN_ENTRIES_PER_SPLIT))
+
+
+def paged_extend(
+    *,
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    block_tables: torch.Tensor,
+    page_starts: torch.Tensor,
+    page_lens: torch.Tensor,
+    page_shifts: torch.Tensor | None,
+    cu_seqlens_q: torch.Tensor,
+    q_positions: torch.Tensor,
+    rope_inv_freq: torch.Tensor | None,
+    scale: float,
+    max_seqlen_q: int | None = None,
+    config: dict | None = None,
+    num_splits: int | None = None,
+) -> torch.Tensor:
+    """Triton paged extend; same contract as paged_extend_ref. max_seqlen_q (the longest query
+    chunk, known to the caller) saves a host sync; config (keys as in EXTEND_CONFIGS) and
+    num_splits override the heuristics (benchmarks)."""
+    require_triton()
+    total_q, num_q_heads, head_dim = q.shape
+    num_pages, page_size, num_kv_heads, k_dim = k_cache.shape
+    num_seqs = cu_seqlens_q.shape[0] - 1
+    assert page_size == PAGE_SIZE and k_dim == head_dim and v_cache.shape == k_cache.shape
+    assert num_q_heads % num_kv_heads == 0, "num_q_heads must be a multiple of num_kv_heads"
+    assert head_dim >= 16 and head_dim & (head_dim - 1) == 0, "head_dim must be a power of two >= 16"
+    assert q.dtype == k_cache.dtype == v_cache.dtype, "q and the caches must share a dtype"
+    assert q.stride(2) == 1 and k_cache.stride(3) == 1 and v_cache.stride(3) == 1
+    assert cu_seqlens_q.dtype == q_positions.dtype == torch.int32 and q_positions.shape == (total_q,)
+    assert q_positions.is_contiguous() and cu_seqlens_q.is_contiguous()
+    assert block_tables.dtype == page_lens.dtype == page_starts.dtype == torch.int32
+    assert block_tables.shape == page_lens.shape == page_starts.shape
+    assert block_tables.shape[0] == num_seqs
+    assert block_tables.stride() == page_lens.stride() == page_starts.stride() and block_tables.stride(1) == 1
+    has_shift = page_shifts is not None
+    if has_shift:
+        assert rope_inv_freq is not None, "shifted pages need rope_inv_freq"
+        assert page_shifts.dtype == torch.int32 and page_shifts.stride() == block_tables.stride()
+        assert rope_inv_freq.shape == (head_dim // 2,) and head_dim >= 32
+    cfg = config or EXTEND_CONFIGS["cuda" if q.is_cuda else "interpreter"]
+    out = torch.empty_like(q)
+    if total_q == 0 or num_seqs == 0:
+        return out
+    if max_seqlen_q is None:
+        max_seqlen_q = int((cu_seqlens_q[1:] - cu_seqlens_q[:-1]).max())  # host sync: grid size
+    num_entries = block_tables.shape[1]
+    q_blocks = triton.cdiv(max(max_seqlen_q, 1), cfg["block_m"])
+    if num_splits is None:
+        sm_count = torch.cuda.get_device_properties(q.device).multi_processor_count if q.is_cuda else 132
+        num_splits = extend_num_splits(num_programs=num_q_heads * q_blocks * num_seqs,
+                                       num_entries=num_entries, sm_count=sm_count)
+    entries_per_split = triton.cdiv(num_entries, num_splits)
+    num_splits = triton.cdiv(num_entries, entries_per_split)
+    split = num_splits > 1
+    part_shape = (total_q, num_q_heads, num_splits, head_dim) if split else (1, 1, 1, 1)
+    part_out = torch.empty(part_shape, dtype=torch.float32, device=q.device)
+    part_lse = torch.empty(part_shape[:3], dtype=torch.float32, device=q.device)
+    grid = (num_q_heads, q_blocks, num_seqs * num_splits)
+    _extend_kernel[grid](
+        q_ptr=q, k_ptr=k_cache, v_ptr=v_cache, out_ptr=out, part_out_ptr=part_out,
+        part_lse_ptr=part_lse, cu_seqlens_ptr=cu_seqlens_q,
+        q_pos_ptr=q_positions, table_ptr=block_tables, starts_ptr=page_starts, lens_ptr=page_lens,
+        shifts_ptr=page_shifts if has_shift else page_lens,
+        inv_freq_ptr=rope_inv_freq if has_shift else q,
+        scale_log2=scale * 1.4426950408889634, num_entries=num_entries,
+        entries_per_split=entries_per_split, num_splits=num_splits, num_q_heads=num_q_heads,
+        stride_q_tok=q.stride(0), stride_q_head=q.stride(1),
+        stride_o_tok=out.stride(0), stride_o_head=out.stride(1),
+        stride_k_page=k_cache.stride(0), stride_k_slot=k_cache.stride(1), stride_k_head=k_cache.stride(2),
+        stride_v_page=v_cache.stride(0), stride_v_slot=v_cache.stride(1), stride_v_head=v_cache.stride(2),
+        stride_table_seq=block_tables.stride(0),
+        GROUP=num_q_heads // num_kv_heads, BLOCK_M=cfg["block_m"], HEAD_DIM=head_dim,
+        PAGE_SIZE=PAGE_SIZE, PAGES_PER_TILE=cfg["pages_per_tile"], HAS_SHIFT=has_shift,
+        DOT_PRECISION=dot_precision(q.dtype), SPLIT=split,
+        num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
+    )
+    if split:
+        merge_splits(part_out=part_out, part_lse=part_lse, out=out)
+    return out
 
 
 def paged_extend_ref(

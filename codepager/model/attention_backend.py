@@ -1,7 +1,8 @@
 """The one dispatch point between the model's attention layers and the paged-attention kernels.
 
-On CPU the plain-torch references of codepager.kernels run; on CUDA the Triton kernels (once the
-kernels module provides them). The engine fills one AttentionMetadata per forward pass.
+On CPU the plain-torch references of codepager.kernels run; on CUDA the Triton kernels. The engine
+fills one AttentionMetadata per forward pass. The decode path on CUDA reads no tensor data on the
+host, so a decode step can be captured in a CUDA graph (extend reads cu_seqlens_q for its grid).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
-from codepager.kernels.paged_decode import paged_decode_ref
-from codepager.kernels.paged_extend import paged_extend_ref
+from codepager.kernels.paged_decode import paged_decode, paged_decode_ref
+from codepager.kernels.paged_extend import paged_extend, paged_extend_ref
+from codepager.kernels.store_kv import store_kv as store_kv_triton
 from codepager.kernels.store_kv import store_kv_ref
 
 
@@ -36,7 +38,8 @@ def store_kv(
     key: torch.Tensor, value: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
     meta: AttentionMetadata,
 ) -> None:
-    store_kv_ref(key=key, value=value, k_cache=k_cache, v_cache=v_cache, slot_mapping=meta.slot_mapping)
+    store = store_kv_triton if k_cache.is_cuda else store_kv_ref
+    store(key=key, value=value, k_cache=k_cache, v_cache=v_cache, slot_mapping=meta.slot_mapping)
 
 
 def paged_attention(
@@ -49,6 +52,7 @@ def paged_attention(
         page_starts=meta.page_starts, page_lens=meta.page_lens, page_shifts=meta.page_shifts,
         rope_inv_freq=rope_inv_freq, scale=scale,
     )
+    decode, extend = (paged_decode, paged_extend) if q.is_cuda else (paged_decode_ref, paged_extend_ref)
     if meta.is_decode:
-        return paged_decode_ref(q=q, **common)
-    return paged_extend_ref(q=q, cu_seqlens_q=meta.cu_seqlens_q, q_positions=meta.q_positions, **common)
+        return decode(q=q, **common)
+    return extend(q=q, cu_seqlens_q=meta.cu_seqlens_q, q_positions=meta.q_positions, **common)

@@ -1,0 +1,273 @@
+"""Paged-attention kernels on a GPU against the memory-bandwidth limit and against
+torch.nn.functional.scaled_dot_product_attention(enable_gqa=True) on the same KV stored contiguously.
+
+One run prints one markdown table per kernel: decode (time, KV bytes read / time, that as a share
+of the device-to-device copy bandwidth measured in the same run, SDPA's time and bandwidth) and
+extend (time, TFLOP/s, SDPA's time). Every kernel is timed in steady state, as an engine runs it
+layer after layer: a CUDA graph of back-to-back calls cycling over enough copies of the inputs
+that they cannot stay in the 50 MB L2 (at least 4x its size), timed with
+triton.testing.do_bench (median), divided by the calls per graph. (do_bench alone flushes L2 by
+writing 256 MB before each call; the dirty lines it leaves are written back during the timed
+call, which charges small kernels for traffic that is not theirs.)
+
+    python benchmarks/kernels.py [--sweep] [--profile] [--markdown PATH] [--once]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+
+import torch
+import torch.nn.functional as F
+import triton
+from triton.testing import do_bench
+
+from codepager.kernels.paged_decode import decode_num_splits, paged_decode
+from codepager.kernels.paged_extend import EXTEND_CONFIGS, paged_extend
+from codepager.kernels.paged_layout import PAGE_SIZE
+
+HEAD_LAYOUTS = [(12, 2), (28, 4), (32, 8)]
+DECODE_SHAPES = [(1, 4096), (1, 32768), (8, 16384), (64, 4096)]
+EXTEND_NEW = [512, 2048]
+CACHED = 16384
+HEAD_DIM = 128
+DTYPE = torch.bfloat16
+
+
+def median_ms(fn) -> float:
+    return do_bench(fn, warmup=25, rep=200, return_mode="median")
+
+
+L2_BYTES = 50 * 2**20
+MIN_CALLS_PER_GRAPH = 8
+
+
+def copies_needed(input_bytes: int) -> int:
+    return max(1, -(-4 * L2_BYTES // input_bytes))
+
+
+def steady_ms(fns: list) -> float:
+    """Median time of one call when fns (one per input copy) run back to back in a CUDA graph."""
+    calls = len(fns) * -(-MIN_CALLS_PER_GRAPH // len(fns))
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for fn in fns:
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for i in range(calls):
+            fns[i % len(fns)]()
+    return median_ms(graph.replay) / calls
+
+
+def copy_bandwidth() -> float:
+    """Bytes read + written per second by a 1 GiB device-to-device copy."""
+    src = torch.randn(2**29, device="cuda", dtype=DTYPE)
+    dst = torch.empty_like(src)
+    ms = median_ms(lambda: dst.copy_(src))
+    return 2 * src.numel() * src.element_size() / (ms * 1e-3)
+
+
+class PagedKV:
+    """The same random K/V twice: contiguous [B, Hkv, L, D] for SDPA, and scattered over randomly
+    ordered pages with full block tables for the paged kernels."""
+
+    def __init__(self, batch: int, length: int, kv_heads: int, gen: torch.Generator) -> None:
+        shape = (batch, kv_heads, length, HEAD_DIM)
+        self.k = torch.randn(shape, device="cuda", dtype=DTYPE, generator=gen)
+        self.v = torch.randn(shape, device="cuda", dtype=DTYPE, generator=gen)
+        pages_per_seq = length // PAGE_SIZE
+        num_pages = batch * pages_per_seq
+        order = torch.randperm(num_pages, device="cuda", generator=gen)
+        self.k_cache = torch.empty(num_pages, PAGE_SIZE, kv_heads, HEAD_DIM, device="cuda", dtype=DTYPE)
+        self.v_cache = torch.empty_like(self.k_cache)
+        # (B, Hkv, L, D) -> (B * pages, 16, Hkv, D) in logical order, then scattered
+        self.k_cache[order] = self.k.permute(0, 2, 1, 3).reshape(num_pages, PAGE_SIZE, kv_heads, HEAD_DIM)
+        self.v_cache[order] = self.v.permute(0, 2, 1, 3).reshape(num_pages, PAGE_SIZE, kv_heads, HEAD_DIM)
+        self.block_tables = order.view(batch, pages_per_seq).to(torch.int32)
+        entry = torch.arange(pages_per_seq, device="cuda", dtype=torch.int32)
+        self.page_starts = (entry * PAGE_SIZE).expand(batch, -1).contiguous()
+        self.page_lens = torch.full_like(self.page_starts, PAGE_SIZE)
+        self.bytes = 2 * self.k.numel() * self.k.element_size()
+
+    def layout(self) -> dict:
+        return dict(k_cache=self.k_cache, v_cache=self.v_cache, block_tables=self.block_tables,
+                    page_starts=self.page_starts, page_lens=self.page_lens, page_shifts=None,
+                    rope_inv_freq=None, scale=HEAD_DIM**-0.5)
+
+
+def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((out.float() - ref.float()).norm() / ref.float().norm())
+
+
+def decode_row(q_heads: int, kv_heads: int, batch: int, length: int, copy_bw: float, gen,
+               with_sdpa: bool = True, num_splits: int | None = None) -> dict:
+    copies = []
+    for _ in range(copies_needed(batch * length * kv_heads * HEAD_DIM * 4)):
+        kv = PagedKV(batch, length, kv_heads, gen)
+        q = torch.randn(batch, q_heads, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)
+        copies.append((kv, q))
+
+    def paged_call(kv, q):
+        return lambda: paged_decode(q=q, num_splits=num_splits, **kv.layout())
+
+    def sdpa_call(kv, q):
+        q4 = q[:, :, None, :]  # (B, Hq, 1, D)
+        return lambda: F.scaled_dot_product_attention(q4, kv.k, kv.v, enable_gqa=True)
+
+    kv, q = copies[0]
+    err = relative_error(paged_call(kv, q)(), sdpa_call(kv, q)()[:, :, 0])
+    ms = steady_ms([paged_call(*c) for c in copies])
+    sdpa_ms = steady_ms([sdpa_call(*c) for c in copies]) if with_sdpa else float("nan")
+    splits = num_splits or decode_num_splits(
+        num_seqs=batch, num_kv_heads=kv_heads, num_entries=kv.block_tables.shape[1],
+        sm_count=torch.cuda.get_device_properties(0).multi_processor_count)
+    bw = kv.bytes / (ms * 1e-3)
+    return {"heads": f"{q_heads}q/{kv_heads}kv", "shape": f"{batch}x{length // 1024}k", "splits": splits,
+            "ms": ms, "GB/s": bw / 1e9, "% copy": 100 * bw / copy_bw, "sdpa ms": sdpa_ms,
+            "sdpa GB/s": kv.bytes / (sdpa_ms * 1e-3) / 1e9, "sdpa/paged": sdpa_ms / ms, "rel err": err}
+
+
+def causal_lower_right_sdpa(q4, k, v):
+    from torch.nn.attention.bias import causal_lower_right
+
+    mask = causal_lower_right(q4.shape[2], k.shape[2])
+    return F.scaled_dot_product_attention(q4, k, v, attn_mask=mask, enable_gqa=True)
+
+
+def extend_row(q_heads: int, kv_heads: int, new: int, gen, config: dict | None = None,
+               with_sdpa: bool = True, num_splits: int | None = None) -> dict:
+    length = CACHED + new
+    cu = torch.tensor([0, new], device="cuda", dtype=torch.int32)
+    positions = torch.arange(CACHED, length, device="cuda", dtype=torch.int32)
+    copies = []
+    for _ in range(copies_needed(length * kv_heads * HEAD_DIM * 4)):
+        kv = PagedKV(1, length, kv_heads, gen)
+        q = torch.randn(new, q_heads, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)
+        copies.append((kv, q))
+
+    def paged_call(kv, q):
+        return lambda: paged_extend(q=q, cu_seqlens_q=cu, q_positions=positions, max_seqlen_q=new,
+                                    config=config, num_splits=num_splits, **kv.layout())
+
+    def sdpa_call(kv, q):
+        q4 = q.transpose(0, 1)[None].contiguous()  # (1, Hq, new, D)
+        return lambda: causal_lower_right_sdpa(q4, kv.k, kv.v)
+
+    kv, q = copies[0]
+    err = relative_error(paged_call(kv, q)(), sdpa_call(kv, q)()[0].transpose(0, 1))
+    ms = steady_ms([paged_call(*c) for c in copies])
+    sdpa_ms = steady_ms([sdpa_call(*c) for c in copies]) if with_sdpa else float("nan")
+    flops = 4 * q_heads * HEAD_DIM * new * (CACHED + (new + 1) / 2)
+    return {"heads": f"{q_heads}q/{kv_heads}kv", "shape": f"{new} new over {CACHED // 1024}k",
+            "ms": ms, "TFLOP/s": flops / (ms * 1e-3) / 1e12, "sdpa ms": sdpa_ms,
+            "sdpa TFLOP/s": flops / (sdpa_ms * 1e-3) / 1e12, "paged/sdpa": ms / sdpa_ms, "rel err": err}
+
+
+def markdown(rows: list[dict]) -> str:
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def sweep(gen) -> None:
+    """Split counts of decode and tile configurations x split counts of extend, on the shapes
+    that decide the targets."""
+    for (hq, hkv, b, length), splits in itertools.product(
+        [(12, 2, 1, 32768), (12, 2, 8, 16384)], [None, 16, 32, 64, 128],
+    ):
+        row = decode_row(hq, hkv, b, length, 1.0, gen, with_sdpa=False, num_splits=splits)
+        print(f"sweep decode {row['heads']} {row['shape']} splits={row['splits']}: "
+              f"{row['ms'] * 1e3:.1f} us {row['GB/s']:.0f} GB/s", flush=True)
+    configs = [(64, 2, 4, 2), (128, 8, 8, 2)]
+    for (hq, hkv, new), (block_m, ppt, warps, stages), splits in itertools.product(
+        [(12, 2, 512), (28, 4, 2048), (32, 8, 512)], configs, [None, 1, 2, 4, 8],
+    ):
+        cfg = {"block_m": block_m, "pages_per_tile": ppt, "num_warps": warps, "num_stages": stages}
+        row = extend_row(hq, hkv, new, gen, config=cfg, with_sdpa=False, num_splits=splits)
+        print(f"sweep extend {row['heads']} {row['shape']} {block_m},{ppt},{warps},{stages} "
+              f"splits={splits}: {row['ms'] * 1e3:.1f} us {row['TFLOP/s']:.0f} TFLOP/s", flush=True)
+
+
+def profile(gen) -> None:
+    """Kernel-level view of one decode step and one extend from torch.profiler."""
+    kv = PagedKV(8, 16384, 8, gen)
+    q = torch.randn(8, 32, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)
+    kv_extend = PagedKV(1, CACHED + 512, 2, gen)
+    q_extend = torch.randn(512, 12, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)
+    cu = torch.tensor([0, 512], device="cuda", dtype=torch.int32)
+    positions = torch.arange(CACHED, CACHED + 512, device="cuda", dtype=torch.int32)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(20):
+            paged_decode(q=q, **kv.layout())
+            paged_extend(q=q_extend, cu_seqlens_q=cu, q_positions=positions, max_seqlen_q=512,
+                         **kv_extend.layout())
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=8))
+
+
+def run_once(gen) -> None:
+    """Three calls of each kernel on one shape, for `ncu --launch-skip 2 --launch-count 1`."""
+    kv = PagedKV(8, 16384, 8, gen)
+    q = torch.randn(8, 32, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)
+    kv_extend = PagedKV(1, CACHED + 2048, 8, gen)
+    q_extend = torch.randn(2048, 32, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)
+    cu = torch.tensor([0, 2048], device="cuda", dtype=torch.int32)
+    positions = torch.arange(CACHED, CACHED + 2048, device="cuda", dtype=torch.int32)
+    for _ in range(3):
+        paged_decode(q=q, **kv.layout())
+        paged_extend(q=q_extend, cu_seqlens_q=cu, q_positions=positions, max_seqlen_q=2048,
+                     **kv_extend.layout())
+    torch.cuda.synchronize()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", action="store_true", help="also time tile configurations")
+    parser.add_argument("--profile", action="store_true", help="also print torch.profiler's kernel table")
+    parser.add_argument("--markdown", help="write the tables to this file too")
+    parser.add_argument("--once", action="store_true", help="only run each kernel 3 times (for ncu)")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("needs a CUDA GPU", file=sys.stderr)
+        return 1
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    if args.once:
+        run_once(gen)
+        return 0
+    props = torch.cuda.get_device_properties(0)
+    header = (f"{props.name}, {props.multi_processor_count} SMs, torch {torch.__version__}, "
+              f"triton {triton.__version__}, {str(DTYPE).removeprefix('torch.')}, head_dim {HEAD_DIM}")
+    print(header, flush=True)
+    if args.sweep:
+        sweep(gen)
+    if args.profile:
+        profile(gen)
+    copy_bw = copy_bandwidth()
+    print(f"device-to-device copy: {copy_bw / 1e9:.0f} GB/s (read + written)", flush=True)
+    decode_rows = []
+    for (hq, hkv), (b, length) in itertools.product(HEAD_LAYOUTS, DECODE_SHAPES):
+        decode_rows.append(decode_row(hq, hkv, b, length, copy_bw, gen))
+        print(decode_rows[-1], flush=True)
+    extend_rows = []
+    for (hq, hkv), new in itertools.product(HEAD_LAYOUTS, EXTEND_NEW):
+        extend_rows.append(extend_row(hq, hkv, new, gen))
+        print(extend_rows[-1], flush=True)
+    text = (f"{header}\n\ndevice-to-device copy: {copy_bw / 1e9:.0f} GB/s (read + written)\n\n"
+            f"decode\n\n{markdown(decode_rows)}\n\nextend (config {EXTEND_CONFIGS['cuda']})\n\n"
+            f"{markdown(extend_rows)}\n")
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Triton helpers shared by the paged kernels: locating one tile of keys in the page pool,
+computing its attention scores (with in-kernel RoPE re-rotation for shifted pages), and merging
+split-K partial results by their log-sum-exp.
+
+A tile is PAGES_PER_TILE consecutive entries of one sequence's block table, i.e.
+BLOCK_N = PAGES_PER_TILE * PAGE_SIZE key slots; slot j of table entry p is valid when
+j < page_lens[p]. Shifted pages: the scores wanted are <R(-shift) q, k> (see paged_layout); a tile
+mixes pages of different shifts, so the kernels rotate each key by +shift instead, which is the
+same number and keeps one tl.dot per tile.
+"""
+
+import torch
+
+from codepager.kernels.triton_import import tl, triton
+
+
+@triton.jit
+def tile_slots(
+    table_row_ptr, lens_row_ptr, first_entry, end_entry,
+    PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
+):
+    """Per key slot of the tile: (table entry index [BLOCK_N], physical page int64, slot, valid)."""
+    n = tl.arange(0, PAGES_PER_TILE * PAGE_SIZE)
+    entry = first_entry + n // PAGE_SIZE
+    slot = n % PAGE_SIZE
+    in_table = entry < end_entry
+    page = tl.load(table_row_ptr + entry, mask=in_table, other=0).to(tl.int64)
+    length = tl.load(lens_row_ptr + entry, mask=in_table, other=0)
+    valid = in_table & (slot < length)
+    return entry, page, slot, valid
+
+
+@triton.jit
+def tile_scores(
+    q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
+    HEAD_DIM: tl.constexpr, HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr,
+):
+    """Raw scores q . k for one tile: [ROWS, BLOCK_N] fp32.
+
+    q [ROWS, D] is used without shifts; with shifts q_lo / q_hi are its two halves [ROWS, D/2] and
+    each key is rotated by its page's shift (rotate-half convention) before the dot.
+    key_ptrs [BLOCK_N] points at the first element of each key row.
+    """
+    if HAS_SHIFT:
+        half = tl.arange(0, HEAD_DIM // 2)
+        k_lo = tl.load(key_ptrs[:, None] + half[None, :], mask=valid[:, None], other=0.0)
+        k_hi = tl.load(key_ptrs[:, None] + (HEAD_DIM // 2) + half[None, :], mask=valid[:, None], other=0.0)
+        freq = tl.load(inv_freq_ptr + half).to(tl.float32)
+        angle = shift.to(tl.float32)[:, None] * freq[None, :]  # (BLOCK_N, D/2)
+        cos = tl.cos(angle)
+        sin = tl.sin(angle)
+        lo = k_lo.to(tl.float32)
+        hi = k_hi.to(tl.float32)
+        rot_lo = (lo * cos - hi * sin).to(k_lo.dtype)
+        rot_hi = (hi * cos + lo * sin).to(k_lo.dtype)
+        scores = tl.dot(q_lo, tl.trans(rot_lo), input_precision=DOT_PRECISION)
+        scores += tl.dot(q_hi, tl.trans(rot_hi), input_precision=DOT_PRECISION)
+    else:
+        d = tl.arange(0, HEAD_DIM)
+        k = tl.load(key_ptrs[:, None] + d[None, :], mask=valid[:, None], other=0.0)
+        scores = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION)
+    return scores
+
+
+@triton.jit
+def _merge_splits_kernel(
+    part_out_ptr, part_lse_ptr, out_ptr, num_splits,
+    stride_out_seq, stride_out_head,
+    HEAD_DIM: tl.constexpr, SPLIT_BLOCK: tl.constexpr,
+):
+    seq = tl.program_id(0)  # a sequence (decode) or a query token (extend)
+    head = tl.program_id(1)
+    row = seq * tl.num_programs(1) + head
+    d = tl.arange(0, HEAD_DIM)
+    m = tl.full([1], float("-inf"), dtype=tl.float32)
+    total = tl.zeros([1], dtype=tl.float32)
+    acc = tl.zeros([HEAD_DIM], dtype=tl.float32)
+    for split0 in range(0, num_splits, SPLIT_BLOCK):
+        splits = split0 + tl.arange(0, SPLIT_BLOCK)
+        ok = splits < num_splits
+        lse = tl.load(part_lse_ptr + row * num_splits + splits, mask=ok, other=float("-inf"))
+        part = tl.load(part_out_ptr + (row * num_splits + splits)[:, None] * HEAD_DIM + d[None, :],
+                       mask=ok[:, None], other=0.0)  # (SPLIT_BLOCK, D)
+        m_new = tl.maximum(m, tl.max(lse, axis=0))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        alpha = tl.exp2(m - m_safe)
+        weight = tl.exp2(lse - m_safe)  # (SPLIT_BLOCK,)
+        total = total * alpha + tl.sum(weight, axis=0)
+        acc = acc * alpha + tl.sum(weight[:, None] * part, axis=0)
+        m = m_new
+    out = acc / tl.where(total > 0, total, 1.0)
+    tl.store(out_ptr + seq * stride_out_seq + head * stride_out_head + d,
+             out.to(out_ptr.dtype.element_ty))
+
+
+def merge_splits(*, part_out: torch.Tensor, part_lse: torch.Tensor, out: torch.Tensor) -> None:
+    """out[r, h] = softmax-weighted sum over splits of part_out[r, h, split] (weights 2**part_lse).
+
+    part_out [R, H, splits, D] fp32 (each split normalised by its own sum), part_lse [R, H, splits]
+    fp32 log2-sum-exp of each split (-inf for a split without keys), out [R, H, D].
+    """
+    rows, heads, num_splits, head_dim = part_out.shape
+    assert part_out.is_contiguous() and part_lse.is_contiguous() and out.stride(2) == 1
+    _merge_splits_kernel[(rows, heads)](
+        part_out_ptr=part_out, part_lse_ptr=part_lse, out_ptr=out, num_splits=num_splits,
+        stride_out_seq=out.stride(0), stride_out_head=out.stride(1),
+        HEAD_DIM=head_dim, SPLIT_BLOCK=min(triton.next_power_of_2(num_splits), 64), num_warps=4,
+    )
+
+
+def dot_precision(dtype: torch.dtype) -> str:
+    """fp32 inputs are compared with fp32 references: keep them exact instead of tf32."""
+    return "ieee" if dtype == torch.float32 else "tf32"
