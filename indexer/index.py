@@ -13,10 +13,9 @@ from codepager.indexer.config import IndexConfig
 from codepager.indexer.errors import IndexerError
 from codepager.indexer.files import FileEntry, is_ignored, list_files
 from codepager.indexer.graph import ReferenceGraph
-from codepager.indexer.imports import import_keys
 from codepager.indexer.overlay import Overlays
 from codepager.indexer.parallel import ParseJob, ParseResult, run_job, run_jobs
-from codepager.indexer.records import IndexSummary, ParsedFile, Segment, SkippedFile
+from codepager.indexer.records import IndexSummary, Segment, SkippedFile
 from codepager.indexer.status import index_status
 from codepager.indexer.store import FileRecord, IndexStore
 from codepager.indexer.symbols import SymbolTable
@@ -149,12 +148,10 @@ class RepositoryIndex:
                 return self.remove_file(result.path)
             self._record_skip(old, result.parsed, result.size, result.mtime_ns)
             return diff_segments(result.path, old_segments, {})
-        parsed: ParsedFile = result.parsed
-        record = FileRecord(parsed.path, parsed.content_hash, result.size, result.mtime_ns, parsed.language)
-        keys = import_keys(parsed.path, parsed.language, parsed.imports)
-        self.store.put_file(record, parsed, keys)
-        self._graph_changed(parsed.path)
-        return diff_segments(parsed.path, old_segments, {s.id: s.content_hash for s in parsed.segments})
+        record = self.store.put_encoded(result.parsed)
+        self._graph_changed(record.path)
+        return diff_segments(record.path, old_segments, dict(zip(record.segment_ids, record.segment_hashes,
+                                                                 strict=True)))
 
     def _record_skip(self, old: FileRecord | None, skip: SkippedFile, size: int, mtime_ns: int) -> None:
         if old and (old.skip_reason, old.skip_detail, old.size, old.mtime_ns) == (skip.reason, skip.detail,

@@ -30,7 +30,7 @@ class OutlineRenderer:
         self.lines = lines
         self.data = lines.data
         self.segmenter = segmenter
-        self._unit_tags: list[DefTag] = []
+        self._unit_ranges: list[tuple[int, int]] = []  # byte ranges of the unit's definitions
         self._functions: dict[int, DefTag] = {}
         self._bodies: set[int] = set()
 
@@ -40,10 +40,12 @@ class OutlineRenderer:
             doc = self._docstring_line(root)
             if doc:
                 out.append(doc)
-        functions = [t.node for t in tags.definitions if t.kind in FUNCTION_KINDS]
+        functions = [(t.node.start_byte, t.node.end_byte) for t in tags.definitions
+                     if t.kind in FUNCTION_KINDS]
         units: dict[tuple[int, int], tuple[Node, DefTag | None]] = {}
         for node in [*tags.outline_nodes, *tags.import_nodes]:
-            if not any(_encloses(f, node) for f in functions):
+            start, end = node.start_byte, node.end_byte
+            if not any(f_start <= start and end <= f_end for f_start, f_end in functions):
                 units.setdefault((node.start_byte, node.end_byte), (node, None))
         for tag in tags.roots:
             if tag.parent is None:
@@ -64,13 +66,13 @@ class OutlineRenderer:
             while leading is not None and leading.start_byte >= start:
                 comments.append(leading)
                 leading = leading.prev_sibling
-            self._unit_tags = elide
+            self._unit_ranges = [(t.node.start_byte, t.node.end_byte) for t in elide]
             self._functions = {t.node.id: t for t in elide if t.kind in FUNCTION_KINDS}
             self._bodies = set()
             for comment in reversed(comments):
                 self._visit(comment, replacements)
             self._bodies = self._container_bodies(elide)
-            self._visit(node, replacements)
+            self._visit(node, replacements, node.parent.id if node.parent is not None else None)
         else:
             start = node.start_byte - (node.start_point.column if self._indent_only(node) else 0)
         text = self._apply(start, node.end_byte, replacements)
@@ -92,8 +94,9 @@ class OutlineRenderer:
                     bodies.add(body.id)
         return bodies
 
-    def _visit(self, node: Node, out: list[tuple[int, int, str]]) -> None:
-        if node.id in self._functions:
+    def _visit(self, node: Node, out: list[tuple[int, int, str]], parent_id: int | None = None) -> None:
+        node_id = node.id
+        if node_id in self._functions:
             body = _body_of(node)
             if body is not None and self._elide(body, out):
                 return
@@ -101,18 +104,20 @@ class OutlineRenderer:
             newline = "\n" if (node.text or b"").endswith(b"\n") else ""  # Rust line comments
             out.append((node.start_byte, node.end_byte, self._comment_line(node) + newline))
             return
-        if node.parent is not None and node.parent.id in self._bodies:
+        if parent_id in self._bodies:
             if self.spec.python_docstrings and self._is_docstring(node):
                 out.append((node.start_byte, node.end_byte, self._docstring_of(node)))
                 return
             first, last = self.lines.span(node)
-            defines = any(_encloses(node, t.node) for t in self._unit_tags)
+            start, end = node.start_byte, node.end_byte
+            defines = any(start <= t_start and t_end <= end for t_start, t_end in self._unit_ranges)
             if not defines and last - first + 1 > MAX_STATEMENT_LINES:
                 line_end = self.data.find(b"\n", node.start_byte)
                 out.append((line_end, node.end_byte, " ..."))
                 return
-        for child in node.children:
-            self._visit(child, out)
+        if node.child_count:
+            for child in node.children:
+                self._visit(child, out, node_id)
 
     def _elide(self, body: Node, out: list[tuple[int, int, str]]) -> bool:
         if not self.spec.python_docstrings:
@@ -195,7 +200,3 @@ def _body_of(node: Node) -> Node | None:
         if value is not None:
             body = value.child_by_field_name("body")
     return body
-
-
-def _encloses(outer: Node, inner: Node) -> bool:
-    return outer.start_byte <= inner.start_byte and inner.end_byte <= outer.end_byte

@@ -1,4 +1,8 @@
-"""Reading and parsing files, in-process or across a process pool; the parent writes the results."""
+"""Reading, parsing and encoding files, in-process or across a process pool; the parent writes the results.
+
+A worker sends back the file already in the store's encoding (`EncodedFile`: bytes rows), so the
+parent's share of a cold index is unpickling bytes and one LMDB transaction per file.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from codepager.indexer.imports import import_keys
 from codepager.indexer.parse import parse_file
-from codepager.indexer.records import ParsedFile, SkippedFile
+from codepager.indexer.records import SkippedFile
+from codepager.indexer.store_codec import EncodedFile, FileRecord, encode_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +32,7 @@ class ParseResult:
     path: str
     mtime_ns: int
     size: int
-    parsed: ParsedFile | SkippedFile | None  # None: content hash equals job.known_hash
+    parsed: EncodedFile | SkippedFile | None  # None: content hash equals job.known_hash
     content_hash: str = ""
 
 
@@ -55,7 +61,11 @@ def run_job(job: ParseJob) -> ParseResult:
         parsed = parse_file(job.path, data)
     except Exception as err:  # one file the parser cannot handle must not stop the whole index
         parsed = SkippedFile(job.path, "parse-error", f"{type(err).__name__}: {err}"[:300])
-    return ParseResult(job.path, stat.st_mtime_ns, stat.st_size, parsed, content_hash)
+    if isinstance(parsed, SkippedFile):
+        return ParseResult(job.path, stat.st_mtime_ns, stat.st_size, parsed, content_hash)
+    record = FileRecord(parsed.path, parsed.content_hash, stat.st_size, stat.st_mtime_ns, parsed.language)
+    encoded = encode_file(record, parsed, import_keys(parsed.path, parsed.language, parsed.imports))
+    return ParseResult(job.path, stat.st_mtime_ns, stat.st_size, encoded, content_hash)
 
 
 def run_jobs(jobs: list[ParseJob], *, workers: int, min_files_for_pool: int) -> Iterator[ParseResult]:

@@ -27,6 +27,7 @@ from codepager.indexer.tags import extract_tags
 SNIFF_BYTES = 8192
 MAX_CONTROL_FRACTION = 0.1  # more control characters than this in the first bytes: binary
 _TEXT_CONTROLS = frozenset(b"\t\n\r\f\v\b\x1b")
+_BINARY_CONTROLS = bytes(b for b in range(32) if b not in _TEXT_CONTROLS)
 
 
 def parse_file(path: str, data: bytes, *, max_segment_lines: int = 80,
@@ -49,7 +50,7 @@ def sniff(data: bytes, max_line_length: int) -> str | None:
     head = data[:SNIFF_BYTES]
     if b"\0" in head:
         return "binary"
-    controls = sum(1 for byte in head if byte < 32 and byte not in _TEXT_CONTROLS)
+    controls = len(head) - len(head.translate(None, _BINARY_CONTROLS))
     if head and controls > MAX_CONTROL_FRACTION * len(head):
         return "binary"
     if len(data) > max_line_length:
@@ -76,23 +77,20 @@ def _parse_with_grammar(path: str, data: bytes, spec: LanguageSpec, lines: Lines
                       outline_text, sha256(outline_text))
     segments = _segments(path, lines, pieces)
     firsts = [s.start_line for s in segments]
+    ids = [s.id for s in segments] or [outline.id]
 
-    def segment_at(line: int) -> str:
-        i = bisect.bisect_right(firsts, line) - 1
-        return segments[max(i, 0)].id if segments else outline.id
-
-    definitions = tuple(
-        Definition(t.name, t.qualified_name, t.kind, path, t.name_node.start_point.row,
-                   t.name_node.start_point.column, segment_at(t.name_node.start_point.row))
-        for t in tags.definitions
-    )
-    references = tuple(
-        Reference(r.name, r.kind, path, r.node.start_point.row, r.node.start_point.column,
-                  segment_at(r.node.start_point.row))
-        for r in tags.references
-    )
-    return ParsedFile(path, spec.name, file_hash, len(data), (outline, *segments), definitions, references,
-                      tuple(tags.imports))
+    definitions = []
+    for t in tags.definitions:
+        row, column = t.name_node.start_point
+        segment_id = ids[max(bisect.bisect_right(firsts, row) - 1, 0)]
+        definitions.append(Definition(t.name, t.qualified_name, t.kind, path, row, column, segment_id))
+    references = []
+    for r in tags.references:
+        row, column = r.node.start_point
+        segment_id = ids[max(bisect.bisect_right(firsts, row) - 1, 0)]
+        references.append(Reference(r.name, r.kind, path, row, column, segment_id))
+    return ParsedFile(path, spec.name, file_hash, len(data), (outline, *segments), tuple(definitions),
+                      tuple(references), tuple(tags.imports))
 
 
 def _segments(path: str, lines: Lines, pieces: list[Piece]) -> list[Segment]:

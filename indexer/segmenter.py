@@ -10,8 +10,10 @@ anything else at the start lines of its child nodes (statement boundaries), recu
 from __future__ import annotations
 
 import bisect
+import operator
 import re
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from tree_sitter import Node
 
@@ -29,10 +31,7 @@ class Lines:
     def __init__(self, data: bytes) -> None:
         self.data = data
         starts = [0]
-        pos = data.find(b"\n")
-        while pos >= 0:
-            starts.append(pos + 1)
-            pos = data.find(b"\n", pos + 1)
+        starts += accumulate(map((1).__add__, map(len, data.split(b"\n")[:-1])))  # after each newline
         if starts[-1] == len(data) and len(starts) > 1:
             starts.pop()
         self.count = len(starts) if data else 0
@@ -76,6 +75,7 @@ class Segmenter:
         self.spec = spec
         self.lines = lines
         self.max_lines = max_lines
+        self._units: dict[int, Node] = {}  # definition node id -> its unit node
 
     def pieces(self, root: Node, defs: list[DefTag]) -> list[Piece]:
         if self.lines.count == 0:
@@ -86,10 +86,12 @@ class Segmenter:
     def _flatten(self, nodes: list[Node], defs: list[DefTag]) -> list[Node]:
         """Look through nodes that only group definitions (include guards, `extern "C"`, `if` blocks)."""
         units = {self.unit_node(t).id for t in defs}
+        starts = [t.node.start_byte for t in defs]  # defs are in file order
         flat: list[Node] = []
         for node in nodes:
-            inside = [t for t in defs
-                      if node.start_byte <= t.node.start_byte and t.node.end_byte <= node.end_byte]
+            start, end = node.start_byte, node.end_byte
+            candidates = defs[bisect.bisect_left(starts, start) : bisect.bisect_right(starts, end)]
+            inside = [t for t in candidates if t.node.end_byte <= end]
             if len(inside) > 1 and node.id not in units:
                 flat.extend(self._flatten(list(node.children), inside))
             else:
@@ -98,17 +100,22 @@ class Segmenter:
 
     def unit_node(self, tag: DefTag) -> Node:
         """The definition with its wrappers (decorators, export, template<>)."""
-        node = tag.node
-        while node.parent is not None and node.parent.type in self.spec.wrapper_types:
-            node = node.parent
+        node = self._units.get(tag.node.id)
+        if node is None:
+            node = tag.node
+            parent = node.parent
+            while parent is not None and parent.type in self.spec.wrapper_types:
+                node, parent = parent, parent.parent
+            self._units[tag.node.id] = node
         return node
 
     def _tile(self, first: int, last: int, siblings: list[Node], defs: list[DefTag],
               filler_kind: str, filler_name: str) -> list[Piece]:
         """Pieces covering lines [first, last]: one per unit holding a definition, fillers between."""
         units: list[Piece] = []
+        sibling_ids = {n.id for n in siblings}
         for tag in defs:
-            unit = self._unit_among(tag, siblings)
+            unit = self._unit_among(tag, sibling_ids)
             if unit is None:
                 continue
             start, end = self.lines.span(unit)
@@ -132,8 +139,7 @@ class Segmenter:
                     unit.first = pieces.pop().first  # blank lines opening the range
                 pieces.append(unit)
                 cursor = unit.last + 1
-        for piece in pieces:
-            piece.siblings = [n for n in siblings if self._overlaps(n, piece)]
+        self._assign_siblings(pieces, siblings)
         return pieces
 
     def _add_filler(self, pieces: list[Piece], filler: Piece) -> None:
@@ -151,11 +157,9 @@ class Segmenter:
     def _is_blank(self, piece: Piece) -> bool:
         return not self.lines.text(piece.first, piece.last).strip()
 
-    def _unit_among(self, tag: DefTag, siblings: list[Node]) -> Node | None:
+    def _unit_among(self, tag: DefTag, ids: set[int]) -> Node | None:
         """The sibling that holds `tag`'s unit (the unit itself, or the statement around it)."""
-        unit = self.unit_node(tag)
-        ids = {n.id for n in siblings}
-        node: Node | None = unit
+        node: Node | None = self.unit_node(tag)
         while node is not None and node.id not in ids:
             node = node.parent
         return node
@@ -173,9 +177,20 @@ class Segmenter:
             prev = prev.prev_sibling
         return start
 
-    def _overlaps(self, node: Node, piece: Piece) -> bool:
-        first, last = self.lines.span(node)
-        return first <= piece.last and last >= piece.first
+    def _assign_siblings(self, pieces: list[Piece], siblings: list[Node]) -> None:
+        """Give each piece the siblings whose lines overlap it."""
+        spans = [self.lines.span(n) for n in siblings]
+        firsts = [first for first, _ in spans]
+        lasts = [last for _, last in spans]
+        if _nondecreasing(firsts) and _nondecreasing(lasts):
+            for piece in pieces:  # sorted spans: the overlapping siblings are one contiguous run
+                lo = bisect.bisect_left(lasts, piece.first)
+                hi = bisect.bisect_right(firsts, piece.last)
+                piece.siblings = siblings[lo:hi]
+            return
+        for piece in pieces:
+            piece.siblings = [n for n, (first, last) in zip(siblings, spans, strict=True)
+                              if first <= piece.last and last >= piece.first]
 
     def _split(self, piece: Piece) -> list[Piece]:
         if piece.size <= self.max_lines:
@@ -218,3 +233,7 @@ class Segmenter:
             start = cut
         chunks.append(Piece(piece.kind, piece.name, start, piece.last, piece.defs))
         return chunks
+
+
+def _nondecreasing(values: list[int]) -> bool:
+    return all(map(operator.le, values, values[1:]))

@@ -19,12 +19,11 @@ from codepager.indexer.errors import IndexerError
 from codepager.indexer.records import Definition, Import, ParsedFile, Reference, Segment
 from codepager.indexer.store_codec import (
     DEF_SEGMENT,
-    DEFINITION_VALUES,
-    SEGMENT_VALUES,
     SEP,
+    EncodedFile,
     FileRecord,
     db_key,
-    dumps,
+    encode_file,
     references,
 )
 
@@ -118,37 +117,23 @@ class IndexStore:
     def put_file(self, record: FileRecord, parsed: ParsedFile | None = None,
                  import_keys: tuple[str, ...] = ()) -> FileRecord:
         """Replace everything stored for record.path by this record and its parse, atomically."""
-        defs: dict[str, list[dict]] = {}
-        refs: dict[str, list[list]] = {}
         if parsed is not None:
-            for d in parsed.definitions:
-                for name in {d.name, d.qualified_name}:
-                    defs.setdefault(name, []).append(DEFINITION_VALUES(d))
-            for r in parsed.references:
-                refs.setdefault(r.name, []).append([r.kind, r.line, r.column, r.segment_id])
-            record = replace(record, segment_ids=tuple(s.id for s in parsed.segments),
-                             segment_hashes=tuple(s.content_hash for s in parsed.segments),
-                             def_names=tuple(defs), ref_names=tuple(refs), def_count=len(parsed.definitions),
-                             ref_count=len(parsed.references), import_keys=tuple(import_keys))
+            return self.put_encoded(encode_file(record, parsed, import_keys))
+        return self.put_encoded(EncodedFile(record, ()))
+
+    def put_encoded(self, encoded: EncodedFile) -> FileRecord:
+        """put_file for a parse already encoded (by `encode_file`, e.g. in a worker process)."""
+        record = encoded.record
+        path_key = record.path.encode()
+        record_json = record.to_json()
 
         def write_all(txn: lmdb.Transaction) -> None:
             if self._delete_file(txn, record.path) is None:
                 self._bump_paths_generation(txn)
-            path = record.path
-            txn.put(path.encode(), record.to_json(), db=self.dbs["files"])
-            if parsed is None:
-                return
-            for seg in parsed.segments:
-                txn.put(seg.id.encode(), dumps(SEGMENT_VALUES(seg)), db=self.dbs["segments"])
-            if parsed.outline is not None:
-                txn.put(path.encode(), parsed.outline.id.encode(), db=self.dbs["outlines"])
-            for name, items in defs.items():
-                txn.put(db_key(name, path), dumps(items), db=self.dbs["symbols"])
-            for name, items in refs.items():
-                txn.put(db_key(name, path), dumps(items), db=self.dbs["references"])
-            txn.put(path.encode(), dumps([i.to_dict() for i in parsed.imports]), db=self.dbs["imports"])
-            for key in import_keys:
-                txn.put(db_key(key, path), b"", db=self.dbs["importers"])
+            txn.put(path_key, record_json, db=self.dbs["files"])
+            for db, rows in encoded.rows:
+                if rows:
+                    txn.cursor(db=self.dbs[db]).putmulti(rows)
 
         self.write(write_all)
         return record

@@ -7,11 +7,12 @@ building dicts with dataclasses.asdict cost more than parsing on a cold index.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+import json.encoder
+from dataclasses import dataclass, fields, replace
 from operator import attrgetter
 from typing import Any
 
-from codepager.indexer.records import Definition, Reference, Segment
+from codepager.indexer.records import Definition, ParsedFile, Reference, Segment
 
 SEP = "\0"
 
@@ -48,15 +49,64 @@ DEFINITION_VALUES = attrgetter(*(f.name for f in fields(Definition)))
 DEF_SEGMENT = [f.name for f in fields(Definition)].index("segment_id")
 
 
-ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# what _ENCODER.encode builds on every call (json's C encoder with these settings), built once
+_C_ENCODER = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+
+
+def encode_json(value: Any) -> str:
+    """Compact JSON, exactly as `_ENCODER.encode(value)` writes it."""
+    return "".join(_C_ENCODER(value, 0)) if _C_ENCODER else _ENCODER.encode(value)
 
 
 def dumps(value: Any) -> bytes:
-    return ENCODE(value).encode()
+    return encode_json(value).encode()
 
 
 def db_key(*parts: str) -> bytes:
     return SEP.join(parts).encode()
+
+
+Rows = tuple[tuple[str, tuple[tuple[bytes, bytes], ...]], ...]  # (database, ((key, value), ...))
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFile:
+    """A parsed file in the store's encoding: its file record and the rows its transaction puts.
+
+    Encoding runs where the file was parsed (a worker process), so the parent only writes bytes.
+    """
+
+    record: FileRecord
+    rows: Rows
+
+
+def encode_file(record: FileRecord, parsed: ParsedFile, import_keys: tuple[str, ...] = ()) -> EncodedFile:
+    path = record.path
+    path_key = path.encode()
+    defs: dict[str, list[Any]] = {}
+    refs: dict[str, list[list]] = {}
+    for d in parsed.definitions:
+        values = DEFINITION_VALUES(d)
+        for name in {d.name, d.qualified_name}:
+            defs.setdefault(name, []).append(values)
+    for r in parsed.references:
+        refs.setdefault(r.name, []).append([r.kind, r.line, r.column, r.segment_id])
+    record = replace(record, segment_ids=tuple(s.id for s in parsed.segments),
+                     segment_hashes=tuple(s.content_hash for s in parsed.segments),
+                     def_names=tuple(defs), ref_names=tuple(refs), def_count=len(parsed.definitions),
+                     ref_count=len(parsed.references), import_keys=tuple(import_keys))
+    outline = parsed.outline
+    rows: Rows = (
+        ("segments", tuple((s.id.encode(), dumps(SEGMENT_VALUES(s))) for s in parsed.segments)),
+        ("outlines", ((path_key, outline.id.encode()),) if outline is not None else ()),
+        ("symbols", tuple((db_key(name, path), dumps(items)) for name, items in defs.items())),
+        ("references", tuple((db_key(name, path), dumps(items)) for name, items in refs.items())),
+        ("imports", ((path_key, dumps([i.to_dict() for i in parsed.imports])),)),
+        ("importers", tuple((db_key(key, path), b"") for key in import_keys)),
+    )
+    return EncodedFile(record, rows)
 
 
 def references(name: str, path: str, raw: bytes) -> list[Reference]:

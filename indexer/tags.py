@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from tree_sitter import Node, QueryCursor
 
@@ -38,7 +39,7 @@ class DefTag:
         return self.is_scope or self.kind in CONTAINER_KINDS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RefTag:
     name: str
     kind: str
@@ -65,33 +66,64 @@ def extract_tags(spec: LanguageSpec, root: Node) -> FileTags:
     outline_nodes: dict[int, Node] = {}
     for pattern, captures in QueryCursor(tags_query(spec)).matches(root):
         for capture, nodes in captures.items():
-            role, _, kind = capture.partition(".")
-            if role == "definition":
-                names = captures.get(f"name.definition.{kind}")
+            action, kind, name_capture = _ROLES.get(capture) or _role(capture)
+            if action == _REFERENCE:
+                for node in nodes:
+                    node_id = node.id
+                    seen = refs.get(node_id)
+                    if seen is None or seen[0] > pattern:
+                        text = (node.text or b"").decode("utf-8", "replace")
+                        refs[node_id] = (pattern, RefTag(text, kind, node))
+            elif action == _DEFINITION:
+                names = captures.get(name_capture)
                 if names:
-                    key = (nodes[0].start_byte, nodes[0].end_byte, _text(names[0]))
-                    if key not in defs or defs[key][0] > pattern:
-                        defs[key] = (pattern, DefTag(kind, _text(names[0]), nodes[0], names[0]))
-            elif capture == "scope" and captures.get("name.scope"):
+                    node, name_node = nodes[0], names[0]
+                    name = (name_node.text or b"").decode("utf-8", "replace")
+                    key = (node.start_byte, node.end_byte, name)
+                    seen_def = defs.get(key)
+                    if seen_def is None or seen_def[0] > pattern:
+                        defs[key] = (pattern, DefTag(kind, name, node, name_node))
+            elif action == _SCOPE and captures.get("name.scope"):
                 name_node = captures["name.scope"][0]
                 scopes.append(DefTag("scope", _text(name_node), nodes[0], name_node, is_scope=True))
-            elif role == "name" and kind.startswith("reference."):
-                for node in nodes:
-                    if node.id not in refs or refs[node.id][0] > pattern:
-                        refs[node.id] = (pattern, RefTag(_text(node), kind.removeprefix("reference."), node))
-            elif capture == "import":
+            elif action == _IMPORT:
                 import_nodes.update((n.id, n) for n in nodes)
-            elif capture in ("import.module", "import.name"):
+            elif action == _IMPORT_PART:
                 import_parts.extend((capture, n) for n in nodes)
-            elif capture == "outline":
+            elif action == _OUTLINE:
                 outline_nodes.update((n.id, n) for n in nodes)
     statements = sorted(import_nodes.values(), key=lambda n: n.start_byte)
     roots, definitions = _build_tree([tag for _, tag in defs.values()], scopes)
     defined = {tag.name_node.id for tag in definitions}
-    references = sorted((r for _, r in refs.values() if r.node.id not in defined),
-                        key=lambda r: r.node.start_byte)
+    references = sorted([r for node_id, (_, r) in refs.items() if node_id not in defined], key=_REF_START)
     return FileTags(roots, definitions, references, _group_imports(statements, import_parts), statements,
                     sorted(outline_nodes.values(), key=lambda n: n.start_byte))
+
+
+_REF_START = attrgetter("node.start_byte")
+_DEFINITION, _SCOPE, _REFERENCE, _IMPORT, _IMPORT_PART, _OUTLINE, _OTHER = range(7)
+_ROLES: dict[str, tuple[int, str, str]] = {}  # capture name -> (action, kind, name capture)
+
+
+def _role(capture: str) -> tuple[int, str, str]:
+    """What a capture name asks for, read from its prefix once per name."""
+    role, _, kind = capture.partition(".")
+    if role == "definition":
+        found = (_DEFINITION, kind, f"name.definition.{kind}")
+    elif capture == "scope":
+        found = (_SCOPE, "", "")
+    elif role == "name" and kind.startswith("reference."):
+        found = (_REFERENCE, kind.removeprefix("reference."), "")
+    elif capture == "import":
+        found = (_IMPORT, "", "")
+    elif capture in ("import.module", "import.name"):
+        found = (_IMPORT_PART, "", "")
+    elif capture == "outline":
+        found = (_OUTLINE, "", "")
+    else:
+        found = (_OTHER, "", "")
+    _ROLES[capture] = found
+    return found
 
 
 def _build_tree(defs: list[DefTag], scopes: list[DefTag]) -> tuple[list[DefTag], list[DefTag]]:
