@@ -33,6 +33,7 @@ class EngineConfig:
     enable_prefix_caching: bool = True
     device: str = "cpu"
     dtype: str | None = None
+    cuda_graphs: bool = True  # decode steps replayed from CUDA graphs (CUDA only)
 
     def __post_init__(self) -> None:
         if self.num_pages is not None and self.num_pages < 1:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from codepager.engine.config import DEFAULT_CPU_KV_CACHE_BYTES, EngineConfig
+from codepager.engine.cuda_graphs import decode_graphs_for
 from codepager.engine.scheduler import ScheduledChunk
 from codepager.engine.sequence import PAGE_SIZE
 from codepager.errors import ConfigError
@@ -46,6 +47,7 @@ class ModelRunner:
         self.v_pool = torch.zeros(shape, device=self.device, dtype=self.dtype)
         self.kv_caches = [(self.k_pool[i], self.v_pool[i]) for i in range(mc.num_layers)]
         self.pool_bytes = 2 * self.k_pool.numel() * self.k_pool.element_size()
+        self.decode_graphs = decode_graphs_for(model, self.kv_caches, config)  # None: eager decode
 
     def _pool_pages(self, config: EngineConfig, page_bytes: int) -> int:
         if config.num_pages is not None:
@@ -105,6 +107,9 @@ class ModelRunner:
     @torch.inference_mode()
     def forward(self, chunks: list[ScheduledChunk]) -> ForwardResult:
         """Run chunks that compute at least one token; store their K/V into the pool."""
+        if self.decode_graphs is not None and self.decode_graphs.supports(chunks):
+            hidden, row_ranges = self.decode_graphs.run(chunks)  # (T, hidden) from a CUDA graph
+            return ForwardResult(hidden=hidden, row_ranges=row_ranges)
         input_ids, positions, meta = self.prepare(chunks)
         hidden = self.model(input_ids, positions, meta, self.kv_caches)  # (T, hidden)
         bounds = meta.cu_seqlens_q.tolist()

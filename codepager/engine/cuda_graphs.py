@@ -1,0 +1,161 @@
+"""Steps replayed from CUDA graphs: one graph per (rows bucket, pages bucket, shifted pages).
+
+A step launches a few hundred small kernels; on the host that costs far more than the GPU work of
+a decode step or of a short extend (the few tokens typed after a prefix-cache hit). As a graph it
+is one launch. Every computed token is one row that the paged decode kernel serves with its page
+lens clipped at its own position (see decode_batch), so decode steps and short extends share the
+same graphs; longer chunks (prefill) stay eager. Inputs live in static device buffers that each
+graph reads: input ids, positions and slot mapping ([3, B] int64) and block tables, page starts,
+page lens and page shifts ([4, B, P] int32). Rows are padded to a captured count (padding rows
+store nothing and see no keys) and block tables to a pages bucket (padding entries hold no valid
+keys). All buffers of one (B, P) are a contiguous prefix of one allocation, so the host fills a
+pinned staging copy and sends it with one copy per tensor kind. The decode kernel reads no tensor
+data on the host and sizes its workspace from shapes alone, which is what makes the step
+capturable. The model's output ([B, hidden]) is a static tensor overwritten by the next replay:
+callers consume it within the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+
+import torch
+
+from codepager.engine.config import EngineConfig
+from codepager.engine.decode_batch import DecodeBatchBuilder
+from codepager.engine.scheduler import ScheduledChunk
+from codepager.kernels.paged_layout import PAGE_SIZE
+from codepager.model.attention_backend import AttentionMetadata
+from codepager.model.decoder import CausalLM
+
+SMALL_BATCH_SIZES = (1, 2, 4, 8)
+BATCH_STEP = 8  # beyond 8, sizes are multiples of 8
+MIN_PAGES_BUCKET = 16
+PAGES_SLACK = 64
+MIN_GRAPH_ROWS = 64
+MAX_CHUNK_ROWS = 32  # an extend chunk of more tokens re-reads its context too often: eager
+
+
+def batch_bucket(num_seqs: int) -> int:
+    """Smallest captured batch size >= num_seqs: 1, 2, 4, 8, then multiples of 8."""
+    for size in SMALL_BATCH_SIZES:
+        if num_seqs <= size:
+            return size
+    return -(-num_seqs // BATCH_STEP) * BATCH_STEP
+
+
+def pages_bucket(num_pages: int) -> int:
+    """Block-table width for num_pages: rounded up to a sixteenth of the next power of two (at least
+    16 pages), so padding adds under 1/8 to a step's table walk and few graphs are needed."""
+    num_pages = max(num_pages, 1)
+    step = max(MIN_PAGES_BUCKET, (1 << (num_pages - 1).bit_length()) // 16)
+    return -(-num_pages // step) * step
+
+
+def decode_graphs_for(
+    model: CausalLM, kv_caches: Seq[tuple[torch.Tensor, torch.Tensor]], config: EngineConfig,
+) -> DecodeGraphs | None:
+    """The engine's decode graphs, or None where decode stays eager (CPU, or turned off)."""
+    if not config.cuda_graphs or next(model.parameters()).device.type != "cuda":
+        return None
+    max_len = config.max_model_len or model.config.max_position_embeddings
+    # a segment span may end in a partial page: allow some pages beyond max_len / 16
+    max_pages = -(-max_len // PAGE_SIZE) + PAGES_SLACK
+    max_rows = max(MIN_GRAPH_ROWS, config.max_num_seqs)
+    return DecodeGraphs(model, kv_caches, max_rows=max_rows, max_pages=max_pages)
+
+
+@dataclass(slots=True)
+class _Captured:
+    graph: torch.cuda.CUDAGraph
+    hidden: torch.Tensor  # [B, hidden_size], overwritten by every replay
+
+
+class DecodeGraphs:
+    def __init__(
+        self, model: CausalLM, kv_caches: Seq[tuple[torch.Tensor, torch.Tensor]], *,
+        max_rows: int, max_pages: int,
+    ) -> None:
+        device = next(model.parameters()).device
+        if device.type != "cuda":
+            raise ValueError("CUDA graphs need the model on a CUDA device")
+        self.model = model
+        self.kv_caches = list(kv_caches)
+        self.max_rows = batch_bucket(max_rows)
+        self.max_pages = pages_bucket(max_pages)
+        self.device = device
+        b, p = self.max_rows, self.max_pages
+        self._tokens = torch.zeros(3 * b, dtype=torch.int64, device=device)  # ids, positions, slots
+        self._pages = torch.zeros(4 * b * p, dtype=torch.int32, device=device)  # tables..shifts
+        self._cu_seqlens = torch.arange(b + 1, dtype=torch.int32, device=device)
+        self._q_positions = torch.zeros(b, dtype=torch.int32, device=device)  # unused by decode
+        self._builder = DecodeBatchBuilder(max_batch_size=b, max_pages=p)
+        self._rows: list[int] = []  # computed tokens per chunk of the step that supports() accepted
+        self._copied = torch.cuda.Event()
+        self._graphs: dict[tuple[int, int, bool], _Captured] = {}
+        self._pool = torch.cuda.graph_pool_handle()
+        self.last_replayed: torch.cuda.CUDAGraph | None = None  # for benchmarks: time the GPU part
+
+    @property
+    def num_graphs(self) -> int:
+        return len(self._graphs)
+
+    def supports(self, chunks: list[ScheduledChunk]) -> bool:
+        """Chunks of at most MAX_CHUNK_ROWS tokens each, within the largest captured shape."""
+        if not chunks or any(c.end - c.start > MAX_CHUNK_ROWS for c in chunks):
+            return False
+        rows = [len(c.positions) for c in chunks]
+        if sum(rows) > self.max_rows or max(len(c.seq.block_table) for c in chunks) > self.max_pages:
+            return False
+        self._rows = rows
+        return True
+
+    @torch.inference_mode()
+    def run(self, chunks: list[ScheduledChunk]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """Hidden states [rows, hidden_size] of the step's computed tokens (rows of the static
+        output) and each chunk's (first, end) row; call right after supports(chunks) is True."""
+        bounds = [0]
+        for count in self._rows:
+            bounds.append(bounds[-1] + count)
+        batch = batch_bucket(bounds[-1])
+        pages = pages_bucket(max(len(c.seq.block_table) for c in chunks))
+        self._copied.synchronize()  # the previous step's copy has left the staging buffers
+        has_shift = self._builder.fill(chunks, batch, pages)
+        tokens, page_arrays = self._builder.staged(batch, pages)
+        self._tokens[: tokens.numel()].copy_(tokens, non_blocking=True)
+        self._pages[: page_arrays.numel()].copy_(page_arrays, non_blocking=True)
+        self._copied.record()
+        key = (batch, pages, has_shift)
+        captured = self._graphs.get(key)
+        if captured is None:
+            captured = self._graphs[key] = self._capture(*key)
+        captured.graph.replay()
+        self.last_replayed = captured.graph
+        return captured.hidden[: bounds[-1]], list(zip(bounds, bounds[1:], strict=False))
+
+    def _inputs(
+        self, batch: int, pages: int, has_shift: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, AttentionMetadata]:
+        ids, positions, slots = self._tokens[: 3 * batch].view(3, batch)  # each (B,)
+        tables, starts, lens, shifts = self._pages[: 4 * batch * pages].view(4, batch, pages)  # (B, P)
+        meta = AttentionMetadata(
+            slot_mapping=slots, block_tables=tables, page_starts=starts, page_lens=lens,
+            page_shifts=shifts if has_shift else None, cu_seqlens_q=self._cu_seqlens[: batch + 1],
+            q_positions=self._q_positions[:batch], is_decode=True,
+        )
+        return ids, positions, meta
+
+    def _capture(self, batch: int, pages: int, has_shift: bool) -> _Captured:
+        ids, positions, meta = self._inputs(batch, pages, has_shift)
+        # Warm up outside the capture (Triton compiles and loads the kernels of these shapes); it
+        # stores the same K/V that the replay stores, from the same inputs.
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            self.model(ids, positions, meta, self.kv_caches)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
+            hidden = self.model(ids, positions, meta, self.kv_caches)  # (B, hidden)
+        return _Captured(graph=graph, hidden=hidden)

@@ -1,0 +1,135 @@
+"""Decode steps from CUDA graphs: staged inputs equal ModelRunner.prepare (CPU), and replaying a graph
+gives what the eager step gives (GPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from codepager.engine.config import EngineConfig, SamplingParams
+from codepager.engine.cuda_graphs import MAX_CHUNK_ROWS, batch_bucket, pages_bucket
+from codepager.engine.decode_batch import DecodeBatchBuilder
+from codepager.engine.llm_engine import LLMEngine
+from codepager.model.loader import load_model
+from codepager.model.testing import make_tiny_model_dir
+
+GREEDY = SamplingParams(max_tokens=40, ignore_eos=True)
+
+
+def test_buckets_cover_and_stay_close():
+    assert [batch_bucket(n) for n in (1, 2, 3, 5, 8, 9, 17, 64)] == [1, 2, 4, 8, 8, 16, 24, 64]
+    for pages in range(1, 5000):
+        bucket = pages_bucket(pages)
+        assert pages <= bucket < pages + max(16, pages / 8)
+    assert len({pages_bucket(p) for p in range(1, 2049)}) <= 48  # few graphs up to 32k tokens
+
+
+def graph_steps(engine: LLMEngine, prompts, on_step) -> None:
+    """Run prompts to completion, calling on_step(chunks) before every step of short chunks only."""
+    forward = engine.runner.forward
+
+    def watched(chunks):
+        if all(c.end - c.start <= MAX_CHUNK_ROWS for c in chunks):
+            on_step(chunks)
+        return forward(chunks)
+
+    engine.runner.forward = watched
+    engine.generate(prompts, GREEDY)
+
+
+def test_staged_rows_equal_prepare_over_growth_segments_and_batches(make_engine):
+    engine = make_engine(num_pages=64, max_num_batched_tokens=64)
+    segment = engine.encode_segment(engine.tokenizer.encode("def get(self, key):\n    return self.items"))
+    prompts = [
+        engine.encode_prompt("import os\n" * 3),
+        [engine.encode_prompt("x = 1\n"), segment, engine.tokenizer.encode("\ny = get(")],  # shifted
+        engine.encode_prompt("class Cache:\n    def put(self, key, value):\n"),
+    ]
+    builder = DecodeBatchBuilder(max_batch_size=64, max_pages=32, pin_memory=False)
+    steps = []
+
+    def compare(chunks):
+        rows = [len(c.positions) for c in chunks]
+        batch = batch_bucket(sum(rows))
+        pages = pages_bucket(max(len(c.seq.block_table) for c in chunks))
+        has_shift = builder.fill(chunks, batch, pages)
+        tokens, arrays = builder.staged(batch, pages)
+        tokens, arrays = tokens.view(3, batch), arrays.view(4, batch, pages)
+        ids, positions, meta = engine.runner.prepare(chunks)
+        n, width = sum(rows), meta.block_tables.shape[1]
+        assert torch.equal(tokens[0, :n], ids) and torch.equal(tokens[1, :n], positions)
+        assert torch.equal(tokens[2, :n], meta.slot_mapping)
+        assert (tokens[2, n:] == -1).all() and (arrays[2, n:] == 0).all()  # padding rows: no store, no keys
+        assert (arrays[2, :n, width:] == 0).all()
+        chunk_of_row = torch.repeat_interleave(torch.arange(len(chunks)), torch.tensor(rows))
+        valid = meta.block_tables[chunk_of_row] >= 0
+        assert torch.equal(arrays[0, :n, :width][valid], meta.block_tables[chunk_of_row][valid])
+        starts = meta.page_starts[chunk_of_row]
+        assert torch.equal(arrays[1, :n, :width], starts)
+        # each row sees the keys up to its own position: the extend kernel's causal mask
+        visible = torch.minimum((positions[:, None] + 1 - starts).clamp(min=0), meta.page_lens[chunk_of_row])
+        assert torch.equal(arrays[2, :n, :width], visible.to(torch.int32))
+        assert has_shift == (meta.page_shifts is not None)
+        if has_shift:
+            assert torch.equal(arrays[3, :n, :width], meta.page_shifts[chunk_of_row])
+        steps.append((len(chunks), max(rows), has_shift))
+
+    graph_steps(engine, prompts, compare)
+    assert len(steps) >= GREEDY.max_tokens  # 40 tokens cross page boundaries of every prompt
+    assert max(s[0] for s in steps) == len(prompts) and max(s[1] for s in steps) > 1  # extend rows too
+    assert any(s[2] for s in steps) and any(not s[2] for s in steps)
+
+
+@pytest.fixture(scope="module")
+def cuda_tiny(tmp_path_factory):
+    # head_dim 32: the Triton decode kernel needs >= 32 for shifted (segment) pages
+    path = make_tiny_model_dir(tmp_path_factory.mktemp("graphs") / "qwen2", "qwen2", seed=5,
+                               hidden_size=128, num_attention_heads=4, num_key_value_heads=2, head_dim=32)
+    return load_model(path, device="cuda", dtype=torch.float32)
+
+
+def cuda_engine(loaded, *, cuda_graphs: bool) -> LLMEngine:
+    config = EngineConfig(device="cuda", num_pages=256, max_num_seqs=16, max_model_len=2048,
+                          cuda_graphs=cuda_graphs)
+    return LLMEngine(loaded, config)
+
+
+def prompts_for(engine: LLMEngine, count: int):
+    segment = engine.encode_segment(engine.tokenizer.encode("def get(self, key):\n    return self.items"))
+    texts = ["import os\n", "class Cache:\n    def put(self, key, value):\n", "x", "for (let i = 0;"]
+    prompts = [engine.encode_prompt(texts[i % len(texts)] * (1 + 4 * i)) for i in range(count)]
+    prompts.insert(1, [engine.encode_prompt("x = 1\n"), segment, engine.tokenizer.encode("\ny = get(")])
+    return prompts
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("count", [1, 3, 11])  # + 1 prompt with a segment
+def test_graph_decode_generates_what_eager_decode_generates(cuda_tiny, count):
+    outputs = {}
+    for graphs in (False, True):
+        engine = cuda_engine(cuda_tiny, cuda_graphs=graphs)
+        outputs[graphs] = [o.token_ids for o in engine.generate(prompts_for(engine, count), GREEDY)]
+        if graphs:
+            assert engine.runner.decode_graphs.num_graphs >= 1
+    assert outputs[True] == outputs[False]
+
+
+@pytest.mark.gpu
+def test_graph_replay_hidden_states_equal_eager_forward(cuda_tiny):
+    engine = cuda_engine(cuda_tiny, cuda_graphs=True)
+    graphs = engine.runner.decode_graphs
+    compared = []
+
+    def compare(chunks):
+        if not graphs.supports(chunks):
+            return
+        replayed = graphs.run(chunks)[0].clone()  # stores the step's K/V, as the eager pass below does
+        ids, positions, meta = engine.runner.prepare(chunks)
+        with torch.inference_mode():
+            eager = engine.runner.model(ids, positions, meta, engine.runner.kv_caches)  # (S, hidden)
+        error = float((replayed - eager).norm() / eager.norm())
+        assert error <= 1e-5, error
+        compared.append(len(chunks))
+
+    graph_steps(engine, prompts_for(engine, 5), compare)
+    assert len(compared) >= GREEDY.max_tokens - 1 and max(compared) == 6
