@@ -11,7 +11,7 @@ from codepager.indexer.errors import IndexerError
 
 # Each name is a module codepager.cli.<name> exposing add_parser(subparsers) -> None and
 # run(args) -> int. Listed in help order.
-COMMANDS: list[str] = ["index", "status", "generate", "complete", "explain"]
+COMMANDS: list[str] = ["index", "status", "generate", "complete", "explain", "serve"]
 
 
 class CommandError(Exception):

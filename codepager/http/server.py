@@ -64,7 +64,8 @@ class HttpServer:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port (port 0: a free one), not yet listening."""
+    """A socket bound to host:port (port 0: a free one) and listening, so that clients who connect
+    while the model still loads wait in the backlog instead of being refused."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as err:
@@ -73,6 +74,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
+        sock.listen(128)
     except OSError as err:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror}") from err

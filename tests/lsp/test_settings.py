@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from codepager.errors import ConfigError
+from codepager.lsp.settings import ServerSettings, apply_options
+
+
+def test_defaults_and_camel_case_round_trip():
+    settings = ServerSettings()
+    assert settings.to_dict() == {"modelPath": None, "device": None, "contextBudget": 1536, "maxTokens": 64,
+                                  "debounceMs": 75}
+
+
+def test_section_and_flat_objects():
+    new, problems = apply_options(ServerSettings(), {"codepager": {"maxTokens": 16, "device": "cuda:1"}})
+    assert problems == [] and new.max_tokens == 16 and new.device == "cuda:1"
+    new, problems = apply_options(new, {"debounceMs": 0, "device": "auto", "modelPath": ""})
+    assert problems == [] and new.debounce_ms == 0 and new.device is None and new.model_path is None
+    assert apply_options(new, None) == (new, [])
+    assert apply_options(new, {"codepager": None}) == (new, [])
+
+
+def test_bad_values_are_reported_and_the_previous_value_kept():
+    start = ServerSettings(max_tokens=8)
+    new, problems = apply_options(start, {"codepager": {"maxTokens": "many", "contextBudget": -1,
+                                                        "device": "tpu", "debounceMs": True, "speed": 3,
+                                                        "modelPath": "/models/x"}})
+    assert new == ServerSettings(max_tokens=8, model_path="/models/x")
+    assert len(problems) == 5
+    assert any("maxTokens" in p and "keeping 8" in p for p in problems)
+    assert any("unknown codepager setting 'speed'" in p for p in problems)
+    _same, problems = apply_options(start, ["not", "an", "object"])
+    assert problems == ["codepager settings must be an object, got list"]
+
+
+def test_changed_fields():
+    changed = ServerSettings().changed_fields(ServerSettings(device="cpu", max_tokens=3))
+    assert changed == {"device", "max_tokens"}
+
+
+def test_construction_validates():
+    with pytest.raises(ConfigError, match="maxTokens"):
+        ServerSettings(max_tokens=0)
