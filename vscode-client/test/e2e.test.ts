@@ -155,17 +155,24 @@ describe('extension against the real codepager server', { skip, timeout: 10 * RE
         assert.ok(!fake.panels.at(-1).webview.html.includes('Cancelled.'));
     });
 
-    it('the server answers a cancelled explain with RequestCancelled', LIMIT, async () => {
+    it('a cancelled explain is answered with RequestCancelled, or with Markdown when it had already finished', LIMIT, async (t) => {
+        // An index-only explain can finish within milliseconds, before the cancel notification is
+        // read: both outcomes are legal LSP; anything else (another error, a malformed answer) is not.
         const source = new vscode.CancellationTokenSource();
         const args = [{ textDocument: { uri: document.uri.toString() }, range: new vscode.Range(11, 4, 11, 11) }];
         const answer = settle(
             client.sendRequest(ExecuteCommandRequest.type, { command: 'codepager.explain', arguments: args }, source.token),
         );
-        await new Promise((resolve) => setTimeout(resolve, 100)); // let the request reach the server
         source.cancel();
         const { value, error } = await answer;
-        assert.ok(error instanceof ResponseError, `expected RequestCancelled, got ${JSON.stringify(value)}`);
-        assert.equal(error.code, LSPErrorCodes.RequestCancelled);
+        if (error !== undefined) {
+            assert.ok(error instanceof ResponseError, `unexpected error ${String(error)}`);
+            assert.equal(error.code, LSPErrorCodes.RequestCancelled);
+            t.diagnostic('cancelled before it finished');
+        } else {
+            assert.equal(typeof (value as { markdown?: unknown }).markdown, 'string');
+            t.diagnostic('finished before the cancel arrived');
+        }
     });
 
     it('a cancelled inline completion settles empty and the server keeps answering', LIMIT, async () => {
