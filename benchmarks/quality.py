@@ -8,14 +8,18 @@ Each mode completes every target through codepager.Assistant (greedy):
   exact                repository context, full prefill (prefix-cached)
   segments             repository context, each item an independently encoded segment
   segments+preamble    ... each segment encoded after the shared preamble
-  segments+head        ... each segment's first 16 tokens recomputed in context (EPIC-style)
+  segments+head        ... each segment's first 16 tokens recomputed in context (EPIC)
+  segments+blend       ... the 15 % most deviating segment tokens recomputed in context (CacheBlend)
 
 Scores: exact match (first line, stripped) and edit similarity; for the exact mode the context
-sources present when a target was hit that in-file missed; prompt tokens; share of prompt tokens
-whose KV was reused (prefix-cache hits, placed segments); time to first token (p50).
+sources present when a target was hit that in-file missed; prompt tokens; tokens the request ran
+through the model (segment encodes included); share of prompt tokens whose KV was reused
+(prefix-cache hits, placed segments); segment-cache hit rate; time to first token (p50).
 
     python benchmarks/quality.py [--model DIR] [--packages click,jinja2,httpx,requests]
         [--targets-per-repo 12] [--modes in-file,exact,segments,...] [--json results.json]
+
+A subset for a quick check: --packages click --targets-per-repo 6.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from codepager.assistant_config import AssistantConfig
 from codepager.engine.config import EngineConfig
 from codepager.indexer.config import IndexConfig
 
-MODES = ("in-file", "exact", "segments", "segments+preamble", "segments+head")
+MODES = ("in-file", "exact", "segments", "segments+preamble", "segments+head", "segments+blend")
 # click, jinja2, httpx, requests are held out of the embedded model's training data (training/corpus.py)
 DEFAULT_PACKAGES = ("click", "jinja2", "httpx", "requests")
 
@@ -60,6 +64,7 @@ def run_mode(assistant: Assistant, targets: list[Target], mode: str, max_tokens:
             "es": edit_similarity(first_line, target.expected), "prompt_tokens": result.prompt_tokens,
             "cached_tokens": result.cached_tokens, "computed_tokens": result.computed_tokens,
             "first_token_ms": result.timings_ms["first_token"], "sources": result.sources,
+            "items": len(result.segments), "items_cached": sum(s.cached for s in result.segments),
         })
     return rows
 
@@ -71,10 +76,22 @@ def summarise(rows: list[dict]) -> dict:
         "exact_match": round(100 * sum(r["em"] for r in rows) / n, 1),
         "edit_similarity": round(100 * sum(r["es"] for r in rows) / n, 1),
         "prompt_tokens": round(statistics.mean(r["prompt_tokens"] for r in rows)),
+        "computed_tokens": round(statistics.mean(r["computed_tokens"] for r in rows)),
+        "item_hit_rate": _rate(sum(r["items_cached"] for r in rows), sum(r["items"] for r in rows)),
         "reused_kv_share": round(sum(r["cached_tokens"] for r in rows)
                                  / max(1, sum(r["prompt_tokens"] for r in rows)), 3),
         "first_token_ms_p50": round(statistics.median(r["first_token_ms"] for r in rows), 1),
     }
+
+
+def agreement(rows: list[dict], exact_rows: list[dict]) -> float:
+    """Share of targets whose first line equals the exact mode's (how faithful a reuse mode is)."""
+    same = sum(r["got"] == e["got"] for r, e in zip(rows, exact_rows, strict=True))
+    return round(100 * same / len(rows), 1)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
 
 
 def hit_sources(exact_rows: list[dict], infile_rows: list[dict]) -> dict[str, int]:
@@ -118,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = {m: summarise(r) for m, r in rows.items() if r}
     if "exact" in rows and "in-file" in rows:
         summary["exact"]["hit_sources"] = hit_sources(rows["exact"], rows["in-file"])
+    for mode in summary:
+        if "exact" in rows:
+            summary[mode]["same_as_exact"] = agreement(rows[mode], rows["exact"])
     print_table(summary, args, time.perf_counter() - started)
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
@@ -127,11 +147,14 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(summary: dict, args: argparse.Namespace, seconds: float) -> None:
     print(f"device: {args.device} ({platform.processor() or platform.machine()}), model: "
           f"{args.model or 'embedded default'}, packages: {args.packages}, {seconds:.0f} s")
-    print("| mode | targets | exact match | edit sim. | prompt tokens | reused KV | first token p50 ms |")
-    print("|---|---|---|---|---|---|---|")
+    print("| mode | targets | exact match | edit sim. | same as exact | prompt tokens | computed tokens "
+          "| reused KV | items cached | first token p50 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for mode, s in summary.items():
+        hits = "–" if s["item_hit_rate"] is None else f"{100 * s['item_hit_rate']:.0f} %"
         print(f"| {mode} | {s['targets']} | {s['exact_match']} | {s['edit_similarity']} "
-              f"| {s['prompt_tokens']} | {100 * s['reused_kv_share']:.0f} % | {s['first_token_ms_p50']} |")
+              f"| {s.get('same_as_exact', '–')} | {s['prompt_tokens']} | {s['computed_tokens']} "
+              f"| {100 * s['reused_kv_share']:.0f} % | {hits} | {s['first_token_ms_p50']} |")
     if "hit_sources" in summary.get("exact", {}):
         print(f"context sources of exact-mode hits that in-file missed: {summary['exact']['hit_sources']}")
 

@@ -178,9 +178,8 @@ class Assistant:
         cut = context.cut
         completion = postprocess(raw, cut.prefix, cut.suffix, stop_texts=self.format.stop_texts())
         cached_tokens = output.prompt_tokens_cached if output else 0
-        if mode != PREFIX:  # placed segments whose KV was already there count as cached too
-            reused = zip(context.items, plan.item_reused, strict=True)
-            cached_tokens += sum(len(item.tokens) for item, was_reused in reused if was_reused)
+        if mode != PREFIX and output is not None:  # + placed segments whose KV was already there
+            cached_tokens = plan.reused_tokens(output.prompt_tokens_computed)
         total_ms = (time.perf_counter() - started) * 1000
         timings = {"context": context_ms, "first_token": first_ms, "total": total_ms}
         return CompletionResult(

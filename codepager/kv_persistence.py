@@ -1,11 +1,12 @@
 """Segment KV <-> LMDB blobs: a computed segment's pages saved in the index store and restored on a
 later start, so that a restart does not recompute them.
 
-Blobs are keyed by (model fingerprint, sha256 of the segment's token ids): the token ids cover the
-path and text of the segment and the prompt format, and the fingerprint covers weights, tokenizer
-and architecture, so a restored blob is exactly what encoding would compute. Blob layout: a
-16-byte magic/version header, a JSON header line (dtype, shape, tokens), then K then V of the
-segment's pages as [num_layers, pages, 16, num_kv_heads, head_dim], raw bytes.
+Blobs are keyed by (model fingerprint, sha256 of the segment's token ids, and of its preamble's
+when it was encoded after one): the token ids cover the path and text of the segment and the prompt
+format, and the fingerprint covers weights, tokenizer and architecture, so a restored blob is
+exactly what encoding would compute. Blob layout: a 16-byte magic/version header, a JSON header
+line (dtype, shape, tokens, base), then K then V of the segment's pages as
+[num_layers, pages, 16, num_kv_heads, head_dim], raw bytes.
 
 Whether restoring beats recomputing depends on the device: `KVPersistence` times both (per token)
 as it goes and stops restoring when loading is measured slower than computing.
@@ -33,8 +34,12 @@ class KVStore(Protocol):
     def get_kv(self, model_fingerprint: str, content_hash: str) -> bytes | None: ...
 
 
-def tokens_key(token_ids: Sequence[int]) -> str:
-    return hashlib.sha256(array("q", token_ids).tobytes()).hexdigest()
+def tokens_key(token_ids: Sequence[int], preamble: Sequence[int] = ()) -> str:
+    h = hashlib.sha256()
+    if preamble:  # without one the key stays the plain token hash (blobs saved before preambles)
+        h.update(b"preamble" + len(preamble).to_bytes(8, "little") + array("q", preamble).tobytes())
+    h.update(array("q", token_ids).tobytes())
+    return h.hexdigest()
 
 
 @dataclass(slots=True)
@@ -71,24 +76,25 @@ class KVPersistence:
         k = k_pool.index_select(1, pages).contiguous().cpu()  # (L, P, 16, Hkv, D)
         v = v_pool.index_select(1, pages).contiguous().cpu()
         dtype = next(name for name, dt in _DTYPES.items() if dt == k.dtype)
-        header = json.dumps({"dtype": dtype, "shape": list(k.shape), "tokens": len(handle.token_ids)})
+        header = json.dumps({"dtype": dtype, "shape": list(k.shape), "tokens": len(handle.token_ids),
+                             "base": len(handle.preamble)})
         blob = MAGIC + header.encode() + b"\n" + _raw_bytes(k) + _raw_bytes(v)
-        self.store.put_kv(self.fingerprint, tokens_key(handle.token_ids), blob)
+        self.store.put_kv(self.fingerprint, tokens_key(handle.token_ids, handle.preamble), blob)
         self.stats.saved += 1
         return len(blob)
 
-    def restore(self, token_ids: Sequence[int]) -> Any | None:
-        """A live segment handle for these tokens from a stored blob, or None (nothing stored, a
-        mismatch, no free pages, or restoring measured slower than computing here)."""
+    def restore(self, token_ids: Sequence[int], preamble: Sequence[int] = ()) -> Any | None:
+        """A live segment handle for these tokens (encoded after `preamble`) from a stored blob, or
+        None (nothing stored, a mismatch, no free pages, or restoring measured slower than computing)."""
         if not self.stats.restore_beats_compute():
             return None
         registry = self.engine.scheduler.segments
-        live = registry.live_for(list(token_ids))
+        live = registry.live_for(list(token_ids), tuple(preamble))
         if live is not None:
             registry.acquire(live)
             return live
         started = time.perf_counter()
-        blob = self.store.get_kv(self.fingerprint, tokens_key(token_ids))
+        blob = self.store.get_kv(self.fingerprint, tokens_key(token_ids, preamble))
         if blob is None or not blob.startswith(MAGIC):
             self.stats.restore_misses += 1
             return None
@@ -98,7 +104,8 @@ class KVPersistence:
         shape = tuple(header["shape"])
         expected = (k_pool.shape[0], shape[1], *k_pool.shape[2:])
         same_dtype = _DTYPES[header["dtype"]] == k_pool.dtype
-        if header["tokens"] != len(token_ids) or shape != expected or not same_dtype:
+        same_layout = header["tokens"] == len(token_ids) and header.get("base", 0) == len(preamble)
+        if not same_layout or shape != expected or not same_dtype:
             self.stats.restore_misses += 1
             return None
         block_manager = self.engine.block_manager
@@ -108,11 +115,11 @@ class KVPersistence:
         half = len(payload) // 2
         k = _from_bytes(payload[:half], k_pool.dtype, shape).to(k_pool.device)
         v = _from_bytes(payload[half:], v_pool.dtype, shape).to(v_pool.device)
-        page_ids = [block_manager._take_free_page() for _ in range(shape[1])]
+        page_ids = block_manager.take_free_pages(shape[1])
         index = torch.tensor(page_ids, dtype=torch.long, device=k_pool.device)
         k_pool.index_copy_(1, index, k)
         v_pool.index_copy_(1, index, v)
-        handle = registry.register(list(token_ids), page_ids)
+        handle = registry.register(list(token_ids), page_ids, tuple(preamble))
         self.stats.restored += 1
         self.stats.restored_tokens += len(token_ids)
         self.stats.restore_seconds += time.perf_counter() - started

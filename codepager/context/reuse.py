@@ -4,11 +4,14 @@
   earlier prompt, so a stable repository part is computed once and only the changed tail after it.
 - segments: each context item is a position-independent segment (computed once at local positions,
   attending only to itself, placed at its offset with exact RoPE); naive, measured to lose quality.
-- segments+preamble: each item is encoded after a shared preamble (the prompt's header: BOS / repo
-  name), so no segment's first tokens act as an attention sink of their own. The engine places a
-  segment whole, so the preamble is repeated before every item in the prompt.
-- segments+head (EPIC-style): each item's first `head_tokens` tokens are computed in context (plain
-  tokens of the request), the rest comes from a segment encoded standalone.
+- segments+preamble: each item is encoded after the prompt's header (BOS / repository name), which
+  sits once at the start of the prompt; the segment's pages start at local position = header length,
+  so no segment's first tokens act as an attention sink of their own.
+- segments+head (EPIC): each item is a standalone segment placed with its first HEAD_TOKENS tokens
+  recomputed in context at their true positions; only its pages from there on are attached.
+- segments+blend (CacheBlend, one-step variant, see codepager/engine/blend.py): each item is a
+  standalone segment whose BLEND_SHARE most deviating tokens (layer-1 K/V against full attention)
+  are recomputed in context into request-private copies of its pages.
 """
 
 from __future__ import annotations
@@ -21,19 +24,22 @@ from typing import Any, Protocol
 
 from codepager.context.assembler import AssembledContext
 from codepager.context.candidates import GRAPH_OUTLINE, IMPORT_OUTLINE, IMPORTER_OUTLINE, RECENT_OUTLINE
+from codepager.engine.segments import SegmentPlacement
 
 PREFIX = "prefix"
 SEGMENTS = "segments"
 PREAMBLE = "segments+preamble"
 HEAD = "segments+head"
-REUSE_MODES = (PREFIX, SEGMENTS, PREAMBLE, HEAD)
-HEAD_TOKENS = 16  # one page: the recomputed head fills whole pages
+BLEND = "segments+blend"
+REUSE_MODES = (PREFIX, SEGMENTS, PREAMBLE, HEAD, BLEND)
+HEAD_TOKENS = 16  # one page: the recomputed head replaces whole pages
+BLEND_SHARE = 0.15  # CacheBlend's recompute ratio
 # Outlines are the repository's global tokens: the segments worth persisting across restarts.
 OUTLINE_SOURCES = frozenset({IMPORT_OUTLINE, IMPORTER_OUTLINE, GRAPH_OUTLINE, RECENT_OUTLINE})
 
 
 class SegmentEngine(Protocol):
-    def encode_segment(self, token_ids: list[int]) -> Any: ...
+    def encode_segment(self, token_ids: list[int], preamble: Sequence[int] = ()) -> Any: ...
 
     def release_segment(self, handle: Any) -> None: ...
 
@@ -43,14 +49,24 @@ class PromptPlan:
     parts: list[Any]  # token lists and segment handles, as LLMEngine.add_request takes them
     item_reused: list[bool] = field(default_factory=list)  # per context item: its KV was already there
     item_offsets: list[tuple[int, int]] = field(default_factory=list)  # per item: [start, end) in the prompt
+    encoded_tokens: int = 0  # placed segment tokens whose KV was computed for this prompt (misses)
 
     @property
     def num_tokens(self) -> int:
-        return sum(len(p) for p in self.parts)
+        return sum(_part_length(p) for p in self.parts)
+
+    def reused_tokens(self, prompt_tokens_computed: int) -> int:
+        """Prompt tokens whose KV existed before this request: neither computed by the request
+        (prefix-cache misses, recomputed heads, blended tokens) nor encoded for it."""
+        return max(0, self.num_tokens - prompt_tokens_computed - self.encoded_tokens)
+
+
+def _part_length(part: Any) -> int:
+    return len(part.handle) if isinstance(part, SegmentPlacement) else len(part)
 
 
 class Persistence(Protocol):
-    def restore(self, token_ids: Sequence[int]) -> Any | None: ...
+    def restore(self, token_ids: Sequence[int], preamble: Sequence[int] = ()) -> Any | None: ...
 
     def save(self, handle: Any) -> int: ...
 
@@ -69,25 +85,28 @@ class SegmentCache:
         self.capacity = capacity
         self.persistence = persistence
         self.restored = 0
-        self._handles: OrderedDict[tuple[int, ...], tuple[Any, str]] = OrderedDict()  # tokens -> handle, path
+        # (preamble, tokens) -> handle, path
+        self._handles: OrderedDict[tuple[tuple[int, ...], tuple[int, ...]], tuple[Any, str]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._handles)
 
-    def get(self, tokens: Sequence[int], path: str = "", *, persist: bool = False) -> tuple[Any, bool]:
+    def get(self, tokens: Sequence[int], path: str = "", *, persist: bool = False,
+            preamble: Sequence[int] = ()) -> tuple[Any, bool]:
         """(handle, reused): reused is True when the segment's KV was not computed now."""
-        key = tuple(tokens)
+        key = (tuple(preamble), tuple(tokens))
         found = self._handles.get(key)
         if found is not None:
             self._handles.move_to_end(key)
             return found[0], True
-        handle = self.persistence.restore(key) if (persist and self.persistence is not None) else None
+        persisting = persist and self.persistence is not None
+        handle = self.persistence.restore(key[1], key[0]) if persisting else None
         reused = handle is not None
         if handle is None:
             started = time.perf_counter()
-            handle = self.engine.encode_segment(list(tokens))
-            if persist and self.persistence is not None:
-                self.persistence.note_compute(len(key), time.perf_counter() - started)
+            handle = self.engine.encode_segment(list(tokens), key[0])
+            if persisting:
+                self.persistence.note_compute(len(tokens), time.perf_counter() - started)
                 self.persistence.save(handle)
         else:
             self.restored += 1
@@ -97,12 +116,12 @@ class SegmentCache:
             self.engine.release_segment(old)
         return handle, reused
 
-    def adopt(self, tokens: Sequence[int], handle: Any, path: str = "") -> None:
+    def adopt(self, tokens: Sequence[int], handle: Any, path: str = "", preamble: Sequence[int] = ()) -> None:
         """Take over a handle made elsewhere (restored from disk)."""
-        self._handles[tuple(tokens)] = (handle, path)
+        self._handles[(tuple(preamble), tuple(tokens))] = (handle, path)
 
-    def contains(self, tokens: Sequence[int]) -> bool:
-        return tuple(tokens) in self._handles
+    def contains(self, tokens: Sequence[int], preamble: Sequence[int] = ()) -> bool:
+        return (tuple(preamble), tuple(tokens)) in self._handles
 
     def drop_path(self, path: str) -> int:
         """Release every segment of one file (it changed); returns how many."""
@@ -124,42 +143,29 @@ def plan_prompt(context: AssembledContext, mode: str, segments: SegmentCache | N
     if mode == PREFIX or not context.items:
         return _plan_prefix(context)
     assert segments is not None, "segment modes need a segment cache"
-    plan = PromptPlan([])
-    position = 0
-
-    def add(part: Any) -> None:
-        nonlocal position
-        if isinstance(part, list) and not part:
-            return
-        if isinstance(part, list) and plan.parts and isinstance(plan.parts[-1], list):
-            plan.parts[-1] = plan.parts[-1] + part
-        else:
-            plan.parts.append(part)
-        position += len(part)
-
-    if mode != PREAMBLE:
-        add(list(context.header))
+    header = list(context.header)
+    plan = PromptPlan([header] if header else [])
+    position = len(header)
     for item in context.items:
-        start = position
+        preamble = header if mode == PREAMBLE else []
         persist = item.source in OUTLINE_SOURCES
-        if mode == SEGMENTS:
-            handle, reused = segments.get(item.tokens, item.path, persist=persist)
-            add(handle)
-        elif mode == PREAMBLE:
-            preamble = list(context.header) or item.tokens[:1]
-            handle, reused = segments.get(preamble + item.tokens, item.path, persist=persist)
-            add(handle)
-            start = position - len(item.tokens)
-        else:  # HEAD
-            head, tail = item.tokens[:HEAD_TOKENS], item.tokens[HEAD_TOKENS:]
-            add(list(head))
-            reused = True
-            if tail:
-                handle, reused = segments.get(tail, item.path, persist=persist)
-                add(handle)
+        if mode == HEAD and len(item.tokens) <= HEAD_TOKENS:  # all head: plain tokens of the request
+            plan.parts.append(list(item.tokens))
+            reused = False
+        else:
+            handle, reused = segments.get(item.tokens, item.path, persist=persist, preamble=preamble)
+            if mode == HEAD:
+                plan.parts.append(handle.placed(recompute_head=HEAD_TOKENS))
+            elif mode == BLEND:
+                plan.parts.append(handle.placed(blend=BLEND_SHARE))
+            else:
+                plan.parts.append(handle)
+            if not reused:
+                plan.encoded_tokens += len(item.tokens) - (HEAD_TOKENS if mode == HEAD else 0)
         plan.item_reused.append(reused)
-        plan.item_offsets.append((start, position))
-    add(list(context.current))
+        plan.item_offsets.append((position, position + len(item.tokens)))
+        position += len(item.tokens)
+    plan.parts.append(list(context.current))
     return plan
 
 

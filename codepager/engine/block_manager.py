@@ -26,7 +26,7 @@ def chain_hash(parent: bytes, kind: bytes, start: int, payload: bytes) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     h.update(parent)
     h.update(kind)
-    h.update(start.to_bytes(8, "little"))
+    h.update(start.to_bytes(8, "little", signed=True))  # a segment shift may be negative
     h.update(payload)
     return h.digest()
 
@@ -110,7 +110,7 @@ class BlockManager:
             if span.segment is not None:
                 # a placed segment is one link of the chain, shared by all its pages
                 if span.first_page == i:
-                    h = chain_hash(parent, b"seg", entry.shift, span.segment.content_hash)
+                    h = chain_hash(parent, b"seg", entry.shift, span.link_key)
                 else:
                     h = parent
             else:
@@ -131,6 +131,10 @@ class BlockManager:
         hitting = self.enable_prefix_caching
         for index in range(seq.num_pages()):
             entry = seq.page_entry(index)
+            if entry.blended:  # a private copy: fresh page, and what follows it is not cached
+                plan.append(None)
+                hitting = False
+                continue
             if entry.segment_page is not None:
                 plan.append(entry.segment_page)
                 if hitting:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from codepager.engine.blend import BlendSelector
 from codepager.engine.block_manager import BlockManager
 from codepager.engine.config import EngineConfig, SamplingParams
 from codepager.engine.detokenizer import Detokenizer
@@ -23,7 +24,7 @@ from codepager.engine.model_runner import ModelRunner, torch_dtype
 from codepager.engine.outputs import EngineStats, RequestOutput
 from codepager.engine.sampler import make_generator, sample
 from codepager.engine.scheduler import ScheduledChunk, Scheduler
-from codepager.engine.segments import SegmentHandle
+from codepager.engine.segments import SegmentHandle, Tokens
 from codepager.engine.sequence import PromptPart, Sequence
 from codepager.errors import RequestError
 from codepager.model.loader import LoadedModel, load_model
@@ -55,6 +56,8 @@ class LLMEngine:
             max_num_batched_tokens=self.config.max_num_batched_tokens, max_model_len=self.max_model_len,
             eos_token_ids=self.eos_token_ids,
         )
+        self.blend = BlendSelector(loaded.model, self.runner.k_pool, self.runner.v_pool)
+        self.scheduler.select_blend = self.blend
         self._requests: dict[str, _Request] = {}
         self._undelivered: list[RequestOutput] = []
         self._ids = itertools.count()
@@ -77,7 +80,8 @@ class LLMEngine:
     def add_request(
         self, prompt: Prompt, params: SamplingParams | None = None, request_id: str | None = None,
     ) -> str:
-        """Queue a request; prompt is text, token ids, or a list of token lists and segments."""
+        """Queue a request; prompt is text, token ids, or a list of token lists, segment handles
+        and segment placements (`handle.placed(recompute_head=16)`, `handle.placed(blend=0.15)`)."""
         params = params or SamplingParams()
         if isinstance(prompt, str):
             parts: list[PromptPart] = [self.encode_prompt(prompt)]
@@ -110,13 +114,16 @@ class LLMEngine:
 
     # -- segments -----------------------------------------------------------------------------
 
-    def encode_segment(self, token_ids: list[int]) -> SegmentHandle:
-        """KV of `token_ids` at local positions 0..L-1, computed once and cached by content; the
+    def encode_segment(self, token_ids: list[int], preamble: Tokens = ()) -> SegmentHandle:
+        """KV of `token_ids` at local positions P..P+L-1 after `preamble` (P = its length; the
+        preamble's pages are not part of the handle), computed once and cached by content; the
         caller holds the handle until release_segment. Other requests progress meanwhile."""
-        handle = self.scheduler.segments.lookup(token_ids)
+        if not token_ids:
+            raise RequestError("empty segment")
+        handle = self.scheduler.segments.lookup(token_ids, preamble)
         if handle is not None:
             return handle
-        seq = Sequence([list(token_ids)], SamplingParams(), encode_only=True)
+        seq = Sequence([list(preamble), list(token_ids)], SamplingParams(), encode_only=True)
         self.scheduler.add(seq)
         while not seq.is_finished:
             self._undelivered.extend(self._step())

@@ -11,11 +11,12 @@ ones stay in the prefix cache) and it waits to be recomputed.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from codepager.engine.block_manager import BlockManager
 from codepager.engine.segments import SegmentHandle, SegmentRegistry
-from codepager.engine.sequence import Sequence, SequenceStatus
+from codepager.engine.sequence import Sequence, SequenceStatus, Span
 from codepager.errors import RequestError
 
 
@@ -51,6 +52,8 @@ class Scheduler:
         self.running: list[Sequence] = []
         self.tokens_computed = 0
         self.num_preemptions = 0
+        # (seq, blended span) -> positions to recompute; runs a probe pass, set by the engine
+        self.select_blend: Callable[[Sequence, Span], list[int]] | None = None
 
     def is_finished(self) -> bool:
         return not self.waiting and not self.running
@@ -104,6 +107,9 @@ class Scheduler:
         return chunks
 
     def _add_chunk(self, chunks: list[ScheduledChunk], seq: Sequence, budget: int) -> int:
+        while (span := seq.pending_blend_span()) is not None:
+            assert self.select_blend is not None, "blended segments need the engine's selector"
+            seq.set_blend_selection(span, self.select_blend(seq, span))
         chunk = ScheduledChunk(seq, seq.num_computed_tokens, seq.chunk_end(budget))
         chunks.append(chunk)
         return len(chunk.positions)
@@ -168,12 +174,16 @@ class Scheduler:
         seq.finish_reason = "encoded"
 
     def _adopt_segment(self, seq: Sequence) -> SegmentHandle:
-        live = self.segments.live_for(seq.token_ids)
+        own = seq.spans[-1]  # the segment's tokens; a preamble before them is not part of the handle
+        tokens, preamble = seq.token_ids[own.start:], seq.token_ids[:own.start]
+        pages = seq.block_table[own.first_page:]
+        self.block_manager.unref_pages(seq.block_table[:own.first_page])
+        live = self.segments.live_for(tokens, preamble)
         if live is not None:  # encoded twice concurrently: keep the first
-            self.block_manager.unref_pages(seq.block_table)
+            self.block_manager.unref_pages(pages)
             self.segments.acquire(live)
             return live
-        return self.segments.register(seq.token_ids, seq.block_table)
+        return self.segments.register(tokens, pages, preamble)
 
     def _preempt(self, seq: Sequence) -> None:
         self.running.remove(seq)
