@@ -16,7 +16,7 @@ from codepager.engine.config import EngineConfig
 from codepager.engine.llm_engine import LLMEngine
 from codepager.model.config import ModelConfig
 from codepager.model.decoder import CausalLM
-from codepager.model.loader import TIED_HEAD, LoadedModel
+from codepager.model.loader import TIED_HEAD, LoadedModel, fuse_projections
 from codepager.model.rope import rope_parameters
 from codepager.model.testing import make_tiny_tokenizer_json
 from codepager.model.tokenizer import Tokenizer
@@ -37,7 +37,7 @@ MAX_POSITIONS = 40960
 @dataclass
 class Models:
     name: str
-    loaded: LoadedModel  # codepager's model (weights shared with hf)
+    loaded: LoadedModel  # codepager's model (weights shared with hf, but for the fused q/k/v and gate/up)
     hf: torch.nn.Module  # transformers Qwen2ForCausalLM, sdpa attention
     config: ModelConfig
 
@@ -81,7 +81,7 @@ def build_models(name: str, device: str, dtype: torch.dtype) -> Models:
     config = ModelConfig.from_dict(hf_config.to_dict())
     with torch.device("meta"):
         ours = CausalLM(config)
-    state = dict(hf.state_dict())
+    state = fuse_projections(dict(hf.state_dict()))  # q/k/v and gate/up concatenated: copies
     if config.tie_word_embeddings:
         state[TIED_HEAD] = state["model.embed_tokens.weight"]
     ours.load_state_dict(state, strict=True, assign=True)

@@ -26,7 +26,7 @@ from codepager.engine.sequence import PAGE_SIZE, Sequence, Span
 from codepager.kernels.paged_layout import rotate_by
 from codepager.model.attention_backend import AttentionMetadata
 from codepager.model.decoder import CausalLM
-from codepager.model.rope import apply_rope, rope_cos_sin
+from codepager.model.rope import rope_cos_sin
 
 
 class BlendSelector:
@@ -101,11 +101,8 @@ class BlendSelector:
         hidden = layer0(hidden, cos, sin, meta, self.k_pool[0], self.v_pool[0], model.rope_inv_freq)
         attn = layer1.self_attn
         x = layer1.input_layernorm(hidden)
-        k = attn.k_proj(x).view(n, attn.num_kv_heads, attn.head_dim)  # (n, Hkv, D)
-        v = attn.v_proj(x).view(n, attn.num_kv_heads, attn.head_dim)
-        if attn.k_norm is not None:
-            k = attn.k_norm(k)
-        k = apply_rope(k, cos, sin)  # the private copies hold keys at their logical positions
+        # k rotated to the logical positions, as the private copies hold them; each (n, Hkv, D)
+        _, k, v = attn.project_qkv(x, cos, sin)
         slots = self._slots(seq, span)
         k_old = self.k_pool[1].flatten(0, 1)[slots].float()  # (n, Hkv, D)
         v_old = self.v_pool[1].flatten(0, 1)[slots].float()

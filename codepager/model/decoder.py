@@ -2,8 +2,12 @@
 
 Differences are flags of ModelConfig: q/k/v bias (Qwen2, or Llama/Qwen3 `attention_bias`, which
 also biases o_proj), per-head QK RMSNorm before RoPE (Qwen3), tied embeddings. Parameter names
-match the Hugging Face checkpoints (`model.layers.N.self_attn.q_proj.weight`, ...), so loading is a
-plain state-dict copy. Attention always goes through `attention_backend` (paged, CPU or Triton).
+match the Hugging Face checkpoints except two fused projections: `self_attn.qkv_proj` (q, k, v rows
+concatenated) and `mlp.gate_up_proj` (gate, up), one GEMM each instead of three and two; the loader
+concatenates the checkpoint's tensors (`loader.fuse_projections`). Attention always goes through
+`attention_backend` (paged, CPU or Triton). The elementwise steps (residual add + RMSNorm, RoPE,
+SwiGLU) run as fused Triton kernels on CUDA and as their plain-torch references elsewhere, so CPU
+results are those of the unfused model.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from codepager.kernels.paged_layout import PAGE_SIZE
+from codepager.kernels.rms_norm import add_rms_norm, add_rms_norm_ref, rms_norm, rms_norm_ref
+from codepager.kernels.rope import apply_rope_inplace
+from codepager.kernels.swiglu import silu_and_mul, silu_and_mul_ref
 from codepager.model.attention_backend import AttentionMetadata, paged_attention, store_kv
 from codepager.model.config import ModelConfig
 from codepager.model.rope import apply_rope, rope_cos_sin, rope_parameters
@@ -78,6 +84,11 @@ class DecoderStack(nn.Module):
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
 
+def fused_kernels_for(x: torch.Tensor) -> bool:
+    """The fused Triton elementwise kernels on CUDA; their plain-torch references elsewhere."""
+    return x.is_cuda
+
+
 class DecoderLayer(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -90,10 +101,10 @@ class DecoderLayer(nn.Module):
         self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, meta: AttentionMetadata,
         k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor,
     ) -> torch.Tensor:
-        hidden = hidden + self.self_attn(
-            self.input_layernorm(hidden), cos, sin, meta, k_cache, v_cache, rope_inv_freq
-        )
-        return hidden + self.mlp(self.post_attention_layernorm(hidden))
+        normed = self.input_layernorm(hidden)
+        attn_out = self.self_attn(normed, cos, sin, meta, k_cache, v_cache, rope_inv_freq)
+        normed, hidden = self.post_attention_layernorm.add_and_norm(attn_out, hidden)
+        return hidden + self.mlp(normed)
 
 
 class Attention(nn.Module):
@@ -103,29 +114,41 @@ class Attention(nn.Module):
         self.num_kv_heads = config.num_kv_heads
         self.head_dim = config.head_dim
         self.scale = config.head_dim**-0.5
-        q_size = config.num_heads * config.head_dim
-        kv_size = config.num_kv_heads * config.head_dim
-        self.q_proj = nn.Linear(config.hidden_size, q_size, bias=config.attention_bias)
-        self.k_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
-        self.v_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
-        self.o_proj = nn.Linear(q_size, config.hidden_size, bias=config.output_bias)
+        self.q_size = config.num_heads * config.head_dim
+        self.kv_size = config.num_kv_heads * config.head_dim
+        qkv_size = self.q_size + 2 * self.kv_size
+        self.qkv_proj = nn.Linear(config.hidden_size, qkv_size, bias=config.attention_bias)
+        self.o_proj = nn.Linear(self.q_size, config.hidden_size, bias=config.output_bias)
         if config.qk_norm:
             self.q_norm = RMSNorm(config.head_dim, config.rms_norm_eps)
             self.k_norm = RMSNorm(config.head_dim, config.rms_norm_eps)
         else:
             self.q_norm = self.k_norm = None
 
+    def project_qkv(
+        self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """hidden [T, hidden] -> q [T, Hq, D], k [T, Hkv, D] (normed if QK-norm, rotated), v [T, Hkv, D];
+        on CUDA q, k and v may be strided views into one fused output."""
+        tokens = hidden.shape[0]
+        qkv = self.qkv_proj(hidden)  # (T, (Hq + 2 Hkv) * D)
+        q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        q = q.view(tokens, self.num_heads, self.head_dim)  # (T, Hq, D)
+        k = k.view(tokens, self.num_kv_heads, self.head_dim)  # (T, Hkv, D)
+        v = v.view(tokens, self.num_kv_heads, self.head_dim)  # (T, Hkv, D)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        if fused_kernels_for(q):
+            apply_rope_inplace(q=q, k=k, cos=cos, sin=sin)
+            return q, k, v
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
     def forward(
         self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, meta: AttentionMetadata,
         k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor,
     ) -> torch.Tensor:
         tokens = hidden.shape[0]
-        q = self.q_proj(hidden).view(tokens, self.num_heads, self.head_dim)  # (T, Hq, D)
-        k = self.k_proj(hidden).view(tokens, self.num_kv_heads, self.head_dim)  # (T, Hkv, D)
-        v = self.v_proj(hidden).view(tokens, self.num_kv_heads, self.head_dim)  # (T, Hkv, D)
-        if self.q_norm is not None:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        q, k, v = self.project_qkv(hidden, cos, sin)
         store_kv(k, v, k_cache, v_cache, meta)
         out = paged_attention(q, k_cache, v_cache, meta, rope_inv_freq, self.scale)  # (T, Hq, D)
         return self.o_proj(out.reshape(tokens, self.num_heads * self.head_dim))  # (T, hidden)
@@ -134,12 +157,13 @@ class Attention(nn.Module):
 class SwiGLU(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
-        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=config.mlp_bias)
+        self.gate_up_proj = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=config.mlp_bias)
         self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate_up = self.gate_up_proj(x)  # (T, 2 * intermediate): gate then up
+        activate = silu_and_mul if fused_kernels_for(gate_up) else silu_and_mul_ref
+        return self.down_proj(activate(gate_up=gate_up))
 
 
 class RMSNorm(nn.Module):
@@ -151,6 +175,10 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.to(torch.float32)
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * xf.to(x.dtype)
+        norm = rms_norm if fused_kernels_for(x) else rms_norm_ref
+        return norm(x=x, weight=self.weight, eps=self.eps)
+
+    def add_and_norm(self, x: torch.Tensor, residual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(norm of residual + x, residual + x): the residual add fused into the norm on CUDA."""
+        add_norm = add_rms_norm if fused_kernels_for(x) else add_rms_norm_ref
+        return add_norm(x=x, residual=residual, weight=self.weight, eps=self.eps)

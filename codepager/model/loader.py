@@ -1,5 +1,6 @@
 """Load a Hugging Face model directory offline: config.json, *.safetensors (single or sharded),
-tokenizer.json. Checkpoint quirks (shards, tied embeddings, dtype) are handled here, not in the model."""
+tokenizer.json. Checkpoint quirks (shards, tied embeddings, dtype, the model's fused q/k/v and gate/up
+projections over the checkpoint's separate tensors) are handled here, not in the model."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ from codepager.model.rope import rope_parameters
 from codepager.model.tokenizer import Tokenizer
 
 TIED_HEAD = "lm_head.weight"
+# the model's fused projection -> the checkpoint projections concatenated along its output rows
+FUSED_PROJECTIONS = {
+    "self_attn.qkv_proj": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+    "mlp.gate_up_proj": ("mlp.gate_proj", "mlp.up_proj"),
+}
 
 
 @dataclass
@@ -80,6 +86,41 @@ def _weight_map(path: Path) -> dict[str, Path]:
     return weight_map
 
 
+def fuse_projections(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict with the checkpoint's (Hugging Face) names -> the model's: each group of
+    FUSED_PROJECTIONS parts concatenated into one tensor (weights and biases alike). Rewrites and
+    returns `state` itself, so each group's parts are freed as soon as they are concatenated."""
+    for name in list(state):
+        for target, parts in FUSED_PROJECTIONS.items():
+            head, found, kind = name.partition(f".{parts[0]}.")
+            if found:
+                names = [f"{head}.{part}.{kind}" for part in parts]
+                state[f"{head}.{target}.{kind}"] = torch.cat([state.pop(n) for n in names])
+    return state
+
+
+def checkpoint_shapes(
+    config: ModelConfig, model_shapes: dict[str, tuple[int, ...]],
+) -> dict[str, tuple[int, ...]]:
+    """The model's tensor names and shapes -> the checkpoint's (fused projections split back)."""
+    q_rows, kv_rows = config.num_heads * config.head_dim, config.num_kv_heads * config.head_dim
+    rows = {
+        "self_attn.qkv_proj": (q_rows, kv_rows, kv_rows),
+        "mlp.gate_up_proj": (config.intermediate_size, config.intermediate_size),
+    }
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name, shape in model_shapes.items():
+        for target, parts in FUSED_PROJECTIONS.items():
+            head, found, kind = name.partition(f".{target}.")
+            if found:
+                for part, part_rows in zip(parts, rows[target], strict=True):
+                    shapes[f"{head}.{part}.{kind}"] = (part_rows, *shape[1:])
+                break
+        else:
+            shapes[name] = shape
+    return shapes
+
+
 def _open_safetensors(file: Path) -> Any:
     try:
         return safe_open(str(file), framework="pt")
@@ -92,7 +133,7 @@ def _build_model(
 ) -> CausalLM:
     with torch.device("meta"):
         model = CausalLM(config)
-    expected = {name: tuple(p.shape) for name, p in model.state_dict().items()}
+    expected = checkpoint_shapes(config, {name: tuple(p.shape) for name, p in model.state_dict().items()})
     if config.tie_word_embeddings:
         expected.pop(TIED_HEAD, None)
     missing = sorted(name for name in expected if name not in weight_map)
@@ -120,6 +161,7 @@ def _build_model(
             if not tensor.is_floating_point():
                 raise ModelLoadError(f"tensor {name} in {file.name} has non-float dtype {tensor.dtype}")
             state[name] = tensor.to(device=device, dtype=dtype)
+    state = fuse_projections(state)
     if config.tie_word_embeddings:
         state[TIED_HEAD] = state["model.embed_tokens.weight"]
     model.load_state_dict(state, strict=True, assign=True)

@@ -35,7 +35,7 @@ def test_dtype_defaults_to_float32_on_cpu_and_converts_on_request(tiny_model_dir
     fp32 = load_model(path)
     bf16 = load_model(path, dtype=torch.bfloat16)
     assert fp32.model.lm_head.weight.dtype == torch.float32
-    assert bf16.model.model.layers[0].self_attn.q_proj.bias.dtype == torch.bfloat16
+    assert bf16.model.model.layers[0].self_attn.qkv_proj.bias.dtype == torch.bfloat16
     assert bf16.model.rope_inv_freq.dtype == torch.float32
     assert not any(p.requires_grad for p in bf16.model.parameters())
     assert fp32.fingerprint != bf16.fingerprint
