@@ -236,14 +236,25 @@ class Assistant:
 
     # -- explain / status -------------------------------------------------------------------------
 
-    def explain(self, path: str | Path, line: int, column: int | None = None,
-                text: str | None = None) -> Explanation:
-        """The symbol at (line, column), or the line's first identifier when column is None."""
+    def explain(self, path: str | Path, line: int, column: int | None = None, text: str | None = None, *,
+                should_cancel: Callable[[], bool] | None = None,
+                on_text: Callable[[str], None] | None = None) -> Explanation:
+        """The symbol at (line, column), or the line's first identifier when column is None: index
+        facts, git history, and prose streamed through on_text when the model is a chat model."""
+        from codepager.context.explain import add_history
+        from codepager.context.explain_prose import write_prose
+
         rel = self.relative_path(path)
         if text is None:
             text = self.read_buffer(rel)
         with self.lock:
-            return explain_at(IndexSymbols(self.index), rel, text, line, column)
+            explanation = explain_at(IndexSymbols(self.index), rel, text, line, column)
+        add_history(explanation, self.index.root)  # git subprocess: no lock held
+        if should_cancel is None or not should_cancel():
+            with self.lock:
+                explanation.prose = write_prose(self.engine, explanation, on_text=on_text,
+                                                should_cancel=should_cancel)
+        return explanation
 
     def status(self) -> dict[str, Any]:
         with self.lock:

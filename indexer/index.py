@@ -50,9 +50,9 @@ class RepositoryIndex:
         self.root = root
         self.config = config
         self.store = store
-        self.symbols = SymbolTable(store)
-        self.graph = ReferenceGraph(store, self.symbols)
         self.overlays = Overlays()
+        self.symbols = SymbolTable(store, self.overlays)
+        self.graph = ReferenceGraph(store, self.symbols)
         self.lock = threading.RLock()
 
     @classmethod

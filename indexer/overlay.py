@@ -1,4 +1,5 @@
-"""Unsaved editor buffers: parsed in memory, never persisted; they win over the disk for their file."""
+"""Unsaved editor buffers: parsed in memory, never persisted; they win over the disk for their file,
+for segments and for the symbol table alike (see SymbolTable)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 import threading
 
 from codepager.indexer.parse import parse_file
-from codepager.indexer.records import ParsedFile
+from codepager.indexer.records import Definition, ParsedFile, Reference
 
 
 class Overlays:
@@ -34,3 +35,18 @@ class Overlays:
     def paths(self) -> list[str]:
         with self._lock:
             return sorted(self._parsed)
+
+    def __contains__(self, path: str) -> bool:
+        with self._lock:
+            return path in self._parsed
+
+    def definitions(self, name: str) -> list[Definition]:
+        """Buffer definitions whose bare or qualified name is `name` (as the store matches them)."""
+        with self._lock:
+            parsed = list(self._parsed.values())
+        return [d for p in parsed for d in p.definitions if name in (d.name, d.qualified_name)]
+
+    def references_to(self, name: str) -> list[Reference]:
+        with self._lock:
+            parsed = list(self._parsed.values())
+        return [r for p in parsed for r in p.references if r.name == name]

@@ -1,9 +1,14 @@
-"""SymbolTable: definitions, references and imports of the stored index, and name resolution."""
+"""SymbolTable: definitions, references and imports of the stored index, and name resolution.
+
+With `overlays`, an open editor buffer replaces its file's stored definitions and references
+(in memory only) for lookups and resolution; imports_of / importers_of stay the stored view,
+because the reference graph is built from them and is not updated per keystroke."""
 
 from __future__ import annotations
 
 from codepager.indexer.imports import PathIndex, import_keys, keys_matching
-from codepager.indexer.records import Definition, Reference
+from codepager.indexer.overlay import Overlays
+from codepager.indexer.records import Definition, Import, Reference
 from codepager.indexer.store import IndexStore
 
 # resolve() tiers, best first
@@ -11,8 +16,9 @@ NAMED_IMPORT, IMPORTED_FILE, SAME_FILE, ANYWHERE = range(4)
 
 
 class SymbolTable:
-    def __init__(self, store: IndexStore):
+    def __init__(self, store: IndexStore, overlays: Overlays | None = None):
         self.store = store
+        self.overlays = overlays if overlays is not None else Overlays()
         self._paths: PathIndex | None = None
         self._paths_generation = -1
 
@@ -24,17 +30,29 @@ class SymbolTable:
         return self._paths
 
     def definitions(self, name: str) -> list[Definition]:
-        """Definitions whose bare or qualified name is `name`."""
-        return self.store.definitions(name)
+        """Definitions whose bare or qualified name is `name` (open buffers win over the disk)."""
+        stored = self.store.definitions(name)
+        if not self.overlays.paths():
+            return stored
+        return [d for d in stored if d.path not in self.overlays] + self.overlays.definitions(name)
 
     def definitions_in(self, path: str) -> list[Definition]:
+        overlay = self.overlays.get(path)
+        if overlay is not None:
+            return sorted(overlay.definitions, key=lambda d: (d.line, d.column))
         return self.store.definitions_in(path)
 
     def references_to(self, name: str) -> list[Reference]:
-        """Who references `name` (bare name as written at the reference)."""
-        return self.store.references_to(name)
+        """Who references `name` (bare name as written at the reference; open buffers win)."""
+        stored = self.store.references_to(name)
+        if not self.overlays.paths():
+            return stored
+        return [r for r in stored if r.path not in self.overlays] + self.overlays.references_to(name)
 
     def references_in(self, path: str) -> list[Reference]:
+        overlay = self.overlays.get(path)
+        if overlay is not None:
+            return sorted(overlay.references, key=lambda r: (r.line, r.column))
         return self.store.references_in(path)
 
     def imports_of(self, path: str) -> list[str]:
@@ -67,7 +85,7 @@ class SymbolTable:
             candidates = self.definitions(name.rsplit(".", 1)[1])
         if not candidates:
             return []
-        imported = set(self.imports_of(path))
+        imported = set(self._imported_by(path))
         named = self._files_importing_name(path, name.split(".")[0]) & imported
 
         def rank(d: Definition) -> tuple:
@@ -84,15 +102,37 @@ class SymbolTable:
 
         return sorted(candidates, key=rank)
 
+    def _imported_by(self, path: str) -> list[str]:
+        """imports_of, but an open buffer's own imports when `path` has one."""
+        overlay = self.overlays.get(path)
+        if overlay is None:
+            return self.imports_of(path)
+        paths = self.path_index()
+        found: dict[str, None] = {}
+        for key in import_keys(path, overlay.language, overlay.imports):
+            for target in paths.resolve(key):
+                if target != path:
+                    found.setdefault(target, None)
+        return list(found)
+
+    def _import_source(self, path: str) -> tuple[str, list[Import]] | None:
+        """(language, imports) of the buffer or the stored file."""
+        overlay = self.overlays.get(path)
+        if overlay is not None:
+            return overlay.language, list(overlay.imports)
+        record = self.store.file(path)
+        return None if record is None else (record.language, self.store.imports_of(path))
+
     def _files_importing_name(self, path: str, name: str) -> set[str]:
         """Files that `path` imports `name` from (`from m import name`, `import {name} from "./m"`)."""
-        record = self.store.file(path)
-        if record is None:
+        source = self._import_source(path)
+        if source is None:
             return set()
+        language, imports = source
         paths = self.path_index()
         found: set[str] = set()
-        for imp in self.store.imports_of(path):
+        for imp in imports:
             if name in imp.names or imp.module.rsplit(".", 1)[-1] == name:
-                for key in import_keys(path, record.language, [imp]):
+                for key in import_keys(path, language, [imp]):
                     found.update(paths.resolve(key))
         return found

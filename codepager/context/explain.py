@@ -1,18 +1,27 @@
-"""Explain the symbol under the cursor from the index alone: definition, signature, docstring,
-references with their locations. (A later issue adds a model-written summary on top.)"""
+"""Explain the symbol under the cursor from the index: definition, signature, docstring, what it
+calls, who calls and references it, and (add_history) the commits that touched it. A model-written
+summary on top of these facts comes from explain_prose.py."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from codepager.context.buffer import position_to_offset
+from codepager.context.explain_markdown import render_markdown
 from codepager.context.identifiers import IDENTIFIER, KEYWORDS
+from codepager.context.symbol_text import SymbolSpan, signature_and_doc, symbol_span
 from codepager.errors import RequestError
-from codepager.indexer.records import Definition, Reference, Segment
+from codepager.indexer.history import CommitInfo, line_range_history
+from codepager.indexer.records import SYMBOL, Definition, Reference, Segment
+
+__all__ = ["Explanation", "IndexSymbols", "add_history", "explain", "explain_at", "identifier_at",
+           "signature_and_doc"]
 
 MAX_REFERENCES = 50
+MAX_CALLS = 40
+MAX_CODE_CHARS = 6000
 
 
 class SymbolSource(Protocol):
@@ -20,7 +29,13 @@ class SymbolSource(Protocol):
 
     def segment(self, segment_id: str) -> Segment | None: ...
 
+    def segments_of(self, path: str) -> list[Segment]: ...
+
+    def definitions_in(self, path: str) -> list[Definition]: ...
+
     def references_to(self, name: str) -> list[Reference]: ...
+
+    def references_in(self, path: str) -> list[Reference]: ...
 
 
 @dataclass(slots=True)
@@ -28,6 +43,18 @@ class Location:
     path: str
     line: int  # 1-based
     column: int  # 1-based
+    symbol: str = ""  # the enclosing (or, for a definition, the qualified) symbol where known
+
+
+@dataclass(slots=True)
+class Call:
+    """A name used inside the explained symbol, with where it is defined (None: not in the index)."""
+
+    name: str
+    kind: str  # the tags query's reference kind (call | class | type | ...); "call" if called at all
+    line: int  # 1-based line of its first use
+    count: int
+    definition: Location | None = None
 
 
 @dataclass(slots=True)
@@ -37,30 +64,23 @@ class Explanation:
     definition: Location | None = None
     signature: str = ""
     docstring: str = ""
-    references: list[Location] = field(default_factory=list)
+    references: list[Location] = field(default_factory=list)  # every reference, callers included
     reference_count: int = 0
     other_definitions: list[Location] = field(default_factory=list)
+    end_line: int = 0  # 1-based last line of the definition's body (0: unknown)
+    code: str = ""  # the definition's source, cut at MAX_CODE_CHARS
+    calls: list[Call] = field(default_factory=list)
+    callers: list[Location] = field(default_factory=list)  # references tagged as calls
+    caller_count: int = 0
+    history: list[CommitInfo] = field(default_factory=list)
+    history_note: str = ""  # why there is no history (not a git repository, untracked, ...)
+    prose: str = ""  # written by an instruct model from the facts above; "" without one
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def markdown(self) -> str:
-        if self.definition is None:
-            return f"`{self.name}`: no definition found in the repository index."
-        where = f"{self.definition.path}:{self.definition.line}"
-        lines = [f"**{self.kind} `{self.name}`** — defined at `{where}`", ""]
-        if self.signature:
-            lines += ["```", self.signature, "```", ""]
-        if self.docstring:
-            lines += [self.docstring, ""]
-        if self.other_definitions:
-            others = ", ".join(f"`{d.path}:{d.line}`" for d in self.other_definitions)
-            lines.append(f"Also defined at: {others}")
-            lines.append("")
-        shown = ", ".join(f"`{r.path}:{r.line}`" for r in self.references[:10])
-        more = f" (+{self.reference_count - 10} more)" if self.reference_count > 10 else ""
-        lines.append(f"{self.reference_count} reference(s){': ' + shown if shown else ''}{more}")
-        return "\n".join(lines)
+        return render_markdown(self)
 
 
 def identifier_at(text: str, offset: int) -> str | None:
@@ -76,7 +96,7 @@ def identifier_at(text: str, offset: int) -> str | None:
 
 
 class IndexSymbols:
-    """The indexer's RepositoryIndex as a SymbolSource (overlays included for segments)."""
+    """The indexer's RepositoryIndex as a SymbolSource (open buffers included)."""
 
     def __init__(self, index: Any) -> None:
         self.index = index
@@ -87,8 +107,17 @@ class IndexSymbols:
     def segment(self, segment_id: str) -> Segment | None:
         return self.index.segment(segment_id)
 
+    def segments_of(self, path: str) -> list[Segment]:
+        return self.index.segments_of(path)
+
+    def definitions_in(self, path: str) -> list[Definition]:
+        return self.index.symbols.definitions_in(path)
+
     def references_to(self, name: str) -> list[Reference]:
         return self.index.symbols.references_to(name)
+
+    def references_in(self, path: str) -> list[Reference]:
+        return self.index.symbols.references_in(path)
 
 
 def explain_at(source: SymbolSource, path: str, text: str, line: int, column: int | None) -> Explanation:
@@ -118,60 +147,68 @@ def explain(source: SymbolSource, path: str, name: str, line: int) -> Explanatio
         best = definitions[0]
         result.kind = best.kind
         result.name = best.qualified_name or name
-        result.definition = Location(best.path, best.line + 1, best.column + 1)
-        result.other_definitions = [Location(d.path, d.line + 1, d.column + 1) for d in definitions[1:6]]
+        result.definition = Location(best.path, best.line + 1, best.column + 1, best.qualified_name)
+        result.other_definitions = [Location(d.path, d.line + 1, d.column + 1, d.qualified_name)
+                                    for d in definitions[1:6]]
         segment = source.segment(best.segment_id)
         if segment is not None:
             offset = best.line - segment.start_line
             result.signature, result.docstring = signature_and_doc(segment.text, offset)
+        span = symbol_span(source.segments_of(best.path), source.definitions_in(best.path), best)
+        if span is not None:
+            result.end_line = span.end_line + 1
+            result.code = span.code[:MAX_CODE_CHARS]
+            result.calls = calls_inside(source, best, span)
     references = [r for r in source.references_to(name) if not (r.path == path and r.line == line)]
     references.sort(key=lambda r: (r.path != path, r.path, r.line))
     result.reference_count = len(references)
-    result.references = [Location(r.path, r.line + 1, r.column + 1) for r in references[:MAX_REFERENCES]]
+    result.references = [_location(r) for r in references[:MAX_REFERENCES]]
+    callers = [r for r in references if r.kind == "call"]
+    result.caller_count = len(callers)
+    result.callers = [_location(r) for r in callers[:MAX_REFERENCES]]
     return result
 
 
-_DOC_START = re.compile(r'^\s*[rRbBuU]?("""|\'\'\'|"|\')')
+def calls_inside(source: SymbolSource, definition: Definition, span: SymbolSpan) -> list[Call]:
+    """Names the definition's own lines use, in order of first use, each resolved once."""
+    found: dict[str, Call] = {}
+    for ref in source.references_in(definition.path):
+        if not span.start_line <= ref.line <= span.end_line:
+            continue
+        if ref.line == definition.line and ref.name == definition.name:
+            continue
+        key = ref.name
+        if key in found:
+            found[key].count += 1
+            if ref.kind == "call":  # `Money` as a type and as a constructor call: one entry, a call
+                found[key].kind = "call"
+        elif len(found) < MAX_CALLS:
+            targets = source.resolve(definition.path, ref.name, ref.line)
+            target = Location(targets[0].path, targets[0].line + 1, targets[0].column + 1,
+                              targets[0].qualified_name) if targets else None
+            found[key] = Call(ref.name, ref.kind, ref.line + 1, 1, target)
+    return list(found.values())
 
 
-def signature_and_doc(segment_text: str, name_line: int) -> tuple[str, str]:
-    """The definition's header lines (up to the ':' or '{' that opens its body) and its first
-    docstring paragraph (Python docstring, else the comment block right above the header)."""
-    lines = segment_text.split("\n")
-    name_line = max(0, min(name_line, len(lines) - 1))
-    end = name_line
-    depth = 0
-    while end < len(lines):
-        code = lines[end]
-        depth += sum(code.count(c) for c in "([") - sum(code.count(c) for c in ")]")
-        stripped = code.rstrip()
-        if depth <= 0 and (stripped.endswith((":", "{", ";")) or "{" in stripped or end - name_line >= 8):
-            break
-        end += 1
-    header = [ln for ln in lines[name_line: end + 1]]
-    signature = "\n".join(header).rstrip().rstrip("{").rstrip()
-    doc = _python_docstring(lines[end + 1:]) or _comment_above(lines[:name_line])
-    return signature, doc
+def add_history(explanation: Explanation, root: str | Path, limit: int = 5) -> Explanation:
+    """The commits that touched the definition's lines (git, read-only); kept apart from explain()
+    because `git log -L` may take a while on a long history and needs no index lock."""
+    where = explanation.definition
+    if where is None:
+        return explanation
+    history = line_range_history(root, where.path, where.line, max(where.line, explanation.end_line), limit)
+    explanation.history = history.commits
+    explanation.history_note = history.note
+    return explanation
 
 
-def _python_docstring(body: list[str]) -> str:
-    text = "\n".join(body).lstrip()
-    match = _DOC_START.match(text)
-    if not match:
-        return ""
-    quote = match.group(1)
-    rest = text[match.end():]
-    close = rest.find(quote)
-    doc = rest if close < 0 else rest[:close]
-    return doc.strip().split("\n\n", 1)[0].strip()
+def _location(ref: Reference) -> Location:
+    return Location(ref.path, ref.line + 1, ref.column + 1, enclosing_symbol(ref.segment_id))
 
 
-def _comment_above(lines: list[str]) -> str:
-    found: list[str] = []
-    for line in reversed(lines):
-        stripped = line.strip()
-        if stripped.startswith(("//", "#", "*", "/*", "///")):
-            found.append(stripped.lstrip("/#* ").rstrip("*/ ").strip())
-        else:
-            break
-    return "\n".join(reversed([f for f in found if f]))
+def enclosing_symbol(segment_id: str) -> str:
+    """The symbol name inside a segment id "path::kind::name::ordinal" ("" for gaps and windows)."""
+    _, _, rest = segment_id.partition("::")
+    kind, _, rest = rest.partition("::")
+    name = rest.rpartition("::")[0]
+    return name if kind == SYMBOL else ""

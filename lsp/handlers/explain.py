@@ -1,4 +1,6 @@
-"""workspace/executeCommand `codepager.explain` [{"textDocument": {"uri"}, "range"}] -> {"markdown"}.
+"""workspace/executeCommand `codepager.explain` [{"textDocument": {"uri"}, "range"}] -> {"markdown",
+"explanation"}. With an instruct model the Assistant writes prose; each new piece is reported through
+`$/progress` (the tail of the prose so far) while it is generated, and the prose ends the Markdown.
 
 Stock pygls never cancels a running command on `$/cancelRequest`; our protocol cancels the
 command's token instead, which the worker checks before (and the Assistant during) the work.
