@@ -3,7 +3,10 @@
 corpus -> tokenizer -> streamed repository-level samples (worker pool) -> LlamaForCausalLM (bf16 autocast,
 torch.compile, AdamW, cosine) -> held-out loss -> sharded safetensors. Deterministic given --seed (data
 order, sample drawing and initialisation; GPU reduction order aside); --ckpt saves everything needed to
-resume with --resume, so a run can be cut into slices of a few minutes.
+resume with --resume, so a run can be cut into slices of a few minutes. --init-from starts a new stage
+from a saved model's weights with a fresh optimiser (warmup, then cosine to the floor); with
+--anneal-by-deadline the cosine follows wall-clock time when that is ahead of the step count, so a
+slice of fixed length always ends at the floor LR.
 """
 
 from __future__ import annotations
@@ -63,6 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-compile", action="store_true")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--measure", nargs="*", help="time these sizes for --steps steps each and exit")
+    p.add_argument("--init-from", type=Path, help="start from this saved model's weights (a new stage)")
+    p.add_argument("--anneal-by-deadline", action="store_true",
+                   help="decay the LR by elapsed time too: the floor comes --reserve-s before the deadline")
+    p.add_argument("--reserve-s", type=float, default=25, help="seconds kept for final evaluation and save")
+    p.add_argument("--prefetch", type=int, default=0, help="sample units built ahead (default 64 per worker)")
     p.add_argument("--max-repos", type=int, default=0, help="use only the first N repositories (tests)")
     return p.parse_args(argv)
 
@@ -81,10 +89,10 @@ def build_model(size: str, vocab: int, seed: int, eos: int):
     return LlamaForCausalLM(config)
 
 
-def lr_at(step: int, args: argparse.Namespace) -> float:
+def lr_at(step: int, args: argparse.Namespace, time_progress: float = 0.0) -> float:
     if step < args.warmup:
         return args.lr * (step + 1) / args.warmup
-    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    progress = min(1.0, max(time_progress, (step - args.warmup) / max(1, args.steps - args.warmup)))
     floor = args.lr * args.min_lr_ratio
     return floor + (args.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
@@ -122,6 +130,30 @@ def held_out_loss(forward_loss, rows: np.ndarray, args: argparse.Namespace) -> f
     return float(np.mean(losses))
 
 
+def warm_compile(compiled, model, args: argparse.Namespace, vocab: int) -> None:
+    """Compile forward and backward on a dummy batch while the workers build the first samples."""
+    rows = torch.randint(0, vocab, (args.micro_batch, args.seq_len + 1), device=args.device)
+    with autocast(args):
+        loss = compiled(rows)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+
+
+def time_progress(train_start: float, started: float, args: argparse.Namespace) -> float:
+    """Fraction of the training window (from the first step to deadline - reserve) that has passed."""
+    if not (args.anneal_by_deadline and args.deadline_s):
+        return 0.0
+    window = started + args.deadline_s - args.reserve_s - train_start
+    return (time.time() - train_start) / max(1.0, window)
+
+
+def load_weights(model, directory: Path) -> None:
+    from transformers import LlamaForCausalLM
+
+    saved = LlamaForCausalLM.from_pretrained(directory, dtype=torch.float32)
+    model.load_state_dict(saved.state_dict())
+
+
 def next_batch(rows_iter, args: argparse.Namespace) -> torch.Tensor:
     batch = np.stack([next(rows_iter) for _ in range(args.micro_batch)])  # (B, T+1)
     return torch.from_numpy(batch).to(args.device, non_blocking=True)
@@ -138,6 +170,8 @@ def train(args: argparse.Namespace) -> dict:
                 "segmenter": BACKEND}
     (args.out / "corpus.json").write_text(json.dumps(manifest, indent=1))
     tok_path = args.out / "tokenizer.json"
+    if args.init_from and not args.tokenizer:
+        args.tokenizer = args.init_from / "tokenizer.json"
     if args.tokenizer:
         tok_path.write_bytes(args.tokenizer.read_bytes())
         config_text = json.dumps(tokenizer_train.tokenizer_config(), indent=2)
@@ -151,7 +185,8 @@ def train(args: argparse.Namespace) -> dict:
     ckpt = torch.load(args.resume, weights_only=False) if args.resume else None
     state = StreamState(**ckpt["stream"]) if ckpt else None
     eval_rows = fixed_rows(held, str(tok_path), args.seq_len, 1234, args.eval_rows, args.workers)
-    stream = SequenceStream(train_repos, str(tok_path), args.seq_len, args.seed, args.workers, state=state)
+    stream = SequenceStream(train_repos, str(tok_path), args.seq_len, args.seed, args.workers, state=state,
+                            prefetch=args.prefetch)
     rows_iter = stream.rows()
     print(f"[{time.time() - started:.0f}s] data ready: {len(stream.units)} units, {len(eval_rows)} eval rows",
           flush=True)
@@ -161,8 +196,13 @@ def train(args: argparse.Namespace) -> dict:
     vocab = Tokenizer.from_file(str(tok_path)).get_vocab_size()
     eos = Tokenizer.from_file(str(tok_path)).token_to_id(tokenizer_train.EOS)
     if args.measure:
+        from measure import measure
+
         return measure(args, rows_iter, vocab, eos, stream)
-    model = build_model(args.size, vocab, args.seed, eos).to(args.device)
+    model = build_model(args.size, vocab, args.seed, eos)
+    if args.init_from:
+        load_weights(model, args.init_from)
+    model = model.to(args.device)
     optimizer = make_optimizer(model, args)
     log: list[dict] = []
     start_step = 0
@@ -174,14 +214,25 @@ def train(args: argparse.Namespace) -> dict:
     compiled = forward_loss if args.no_compile else torch.compile(forward_loss)
     params = sum(p.numel() for p in model.parameters())
     print(f"[{time.time() - started:.0f}s] model {args.size}: {params / 1e6:.2f}M parameters", flush=True)
+    if not args.no_compile:
+        warm_compile(compiled, model, args, vocab)
+        print(f"[{time.time() - started:.0f}s] compiled; {stream.ready_units()} units ready", flush=True)
+    if args.init_from and not ckpt:
+        log.append({"step": 0, "held_out_loss": round(held_out_loss(forward_loss, eval_rows, args), 4),
+                    "elapsed_s": round(time.time() - started, 1)})
+        print(json.dumps(log[-1]), flush=True)
     step = start_step
-    tick, tokens_since = time.time(), 0
+    train_start = tick = time.time()
+    tokens_since, waited = 0, 0.0
     while step < args.steps:
+        progress = time_progress(train_start, started, args)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, args)
+            group["lr"] = lr_at(step, args, progress)
         total = 0.0
         for _ in range(args.accum):
+            before = time.time()
             batch = next_batch(rows_iter, args)
+            waited += time.time() - before
             with autocast(args):
                 loss = compiled(batch) / args.accum
             loss.backward()
@@ -194,10 +245,11 @@ def train(args: argparse.Namespace) -> dict:
         entry = None
         if step % args.log_every == 0 or step == args.steps:
             now = time.time()
-            entry = {"step": step, "loss": round(total, 4), "lr": round(lr_at(step - 1, args), 6),
+            entry = {"step": step, "loss": round(total, 4), "lr": round(lr_at(step - 1, args, progress), 6),
                      "tok_per_s": round(tokens_since / (now - tick)), "elapsed_s": round(now - started, 1),
-                     "epoch": stream.state.epoch}
-            tick, tokens_since = now, 0
+                     "epoch": stream.state.epoch, "data_wait": round(waited / (now - tick), 3),
+                     "built_ahead": stream.ready_units()}
+            tick, tokens_since, waited = now, 0, 0.0
         if step % args.eval_every == 0 or step == args.steps:
             entry = entry or {"step": step, "loss": round(total, 4),
                               "elapsed_s": round(time.time() - started, 1)}
@@ -208,10 +260,17 @@ def train(args: argparse.Namespace) -> dict:
         if args.deadline_s and time.time() - started > args.deadline_s:
             print(f"deadline reached at step {step}", flush=True)
             break
+        if progress >= 1.0 and step > args.warmup:
+            print(f"LR floor reached by the clock at step {step}", flush=True)
+            break
         if args.slice_steps and step - start_step >= args.slice_steps:
             break
     final = held_out_loss(forward_loss, eval_rows, args)
+    if not log or log[-1]["step"] != step or "held_out_loss" not in log[-1]:
+        log.append({"step": step, "held_out_loss": round(final, 4),
+                    "elapsed_s": round(time.time() - started, 1)})
     summary = {"size": args.size, "parameters": params, "steps": step, "planned_steps": args.steps,
+               "init_from": str(args.init_from) if args.init_from else None,
                "tokens": step * args.accum * args.micro_batch * args.seq_len, "held_out_loss": final,
                "seconds": round(time.time() - started, 1), "epochs_of_data": stream.state.epoch,
                "tokens_built": stream.tokens_built, "args": {k: str(v) for k, v in vars(args).items()}}
@@ -234,48 +293,6 @@ def save_model(model, out: Path, eos: int, file_sep: int) -> None:
     model.generation_config = GenerationConfig(eos_token_id=[eos, file_sep], pad_token_id=eos,
                                                do_sample=False)
     model.save_pretrained(out, max_shard_size="14MB", safe_serialization=True)
-
-
-def measure(args: argparse.Namespace, rows_iter, vocab: int, eos: int, stream) -> dict:
-    """Tokens per second of each size (compiled, bf16) on the real data stream."""
-    results = {}
-    for size in args.measure:
-        model = build_model(size, vocab, args.seed, eos).to(args.device)
-        optimizer = make_optimizer(model, args)
-        forward_loss = loss_function(model)
-        compiled = forward_loss if args.no_compile else torch.compile(forward_loss)
-        t_compile = time.time()
-        timings = []
-        for step in range(args.steps):
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            tick = time.time()
-            for _ in range(args.accum):
-                batch = next_batch(rows_iter, args)
-                with autocast(args):
-                    loss = compiled(batch) / args.accum
-                loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            float(loss.detach())
-            timings.append(time.time() - tick)
-            if step == 0:
-                t_compile = time.time() - t_compile
-        steady = float(np.median(timings[2:])) if len(timings) > 3 else float(np.mean(timings))
-        tokens = args.accum * args.micro_batch * args.seq_len
-        results[size] = {"parameters": sum(p.numel() for p in model.parameters()),
-                         "first_step_s": t_compile, "step_s": steady, "tok_per_s": tokens / steady,
-                         "last_loss": float(loss.detach()) * args.accum,
-                         "peak_mem_gb": (torch.cuda.max_memory_allocated() / 2**30)
-                         if args.device.startswith("cuda") else 0.0}
-        print(json.dumps({size: results[size]}), flush=True)
-        if size == args.measure[-1]:
-            save_model(model, args.out, eos, eos)  # exercises the saving path
-        del model, optimizer, compiled
-    results["stream_tokens_built"] = stream.tokens_built
-    (args.out / "measure.json").write_text(json.dumps(results, indent=1))
-    stream.close()
-    return results
 
 
 if __name__ == "__main__":
