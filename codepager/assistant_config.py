@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codepager.config_fields import reject_unknown_settings
 from codepager.context.config import ContextConfig
 from codepager.context.reuse import REUSE_MODES
 from codepager.engine.config import EngineConfig
@@ -48,10 +49,7 @@ class AssistantConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AssistantConfig:
         """Nested dicts for engine / index / context; unknown names anywhere are rejected."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown assistant setting(s): {', '.join(unknown)}")
+        reject_unknown_settings(cls, data, "assistant")
         values = dict(data)
         if isinstance(values.get("engine"), dict):
             values["engine"] = EngineConfig.from_dict(values["engine"])

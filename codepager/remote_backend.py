@@ -18,12 +18,13 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from codepager.config_fields import config_from_dict
 from codepager.engine.config import SamplingParams
 from codepager.engine.outputs import EngineStats, RequestOutput
 from codepager.errors import ConfigError, RequestError
@@ -64,12 +65,7 @@ class RemoteBackendConfig:
 
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> RemoteBackendConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ConfigError(f"unknown remote backend setting(s): {', '.join(unknown)}; "
-                              f"known: {', '.join(sorted(known))}")
-        return cls(**settings)
+        return config_from_dict(cls, settings, "remote backend")
 
 
 @dataclass(slots=True)

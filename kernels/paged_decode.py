@@ -20,8 +20,17 @@ only on shapes).
 import torch
 
 from codepager.kernels.paged_extend import paged_extend_ref
-from codepager.kernels.paged_layout import PAGE_SIZE
-from codepager.kernels.paged_tiles import dot_precision, merge_splits, tile_scores, tile_slots
+from codepager.kernels.paged_layout import PAGE_SIZE, check_paged_inputs
+from codepager.kernels.paged_tiles import (
+    accumulate_tile,
+    device_sm_count,
+    dot_precision,
+    even_splits,
+    load_query_rows,
+    merge_splits,
+    tile_scores,
+    tile_slots,
+)
 from codepager.kernels.triton_import import require_triton, tl, triton
 
 
@@ -46,16 +55,8 @@ def _decode_split_kernel(
     row_ok = rows < GROUP
     heads = kv_head * GROUP + rows
     d = tl.arange(0, HEAD_DIM)
-    half = tl.arange(0, HEAD_DIM // 2)
     q_rows = q_ptr + seq * stride_q_seq + heads * stride_q_head
-    if HAS_SHIFT:
-        q = tl.zeros([BLOCK_H, HEAD_DIM], dtype=q_ptr.dtype.element_ty)
-        q_lo = tl.load(q_rows[:, None] + half[None, :], mask=row_ok[:, None], other=0.0)
-        q_hi = tl.load(q_rows[:, None] + (HEAD_DIM // 2) + half[None, :], mask=row_ok[:, None], other=0.0)
-    else:
-        q = tl.load(q_rows[:, None] + d[None, :], mask=row_ok[:, None], other=0.0)
-        q_lo = q
-        q_hi = q
+    q, q_lo, q_hi = load_query_rows(q_rows, row_ok, BLOCK_H, HEAD_DIM, HAS_SHIFT)
 
     first = split * entries_per_split
     end = tl.minimum(first + entries_per_split, num_entries)
@@ -75,15 +76,8 @@ def _decode_split_kernel(
         scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
                              HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
         scores = tl.where(valid[None, :], scores * scale_log2, float("-inf"))  # (BLOCK_H, BLOCK_N)
-        m_new = tl.maximum(m_i, tl.max(scores, axis=1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        alpha = tl.exp2(m_i - m_safe)
-        p = tl.exp2(scores - m_safe[:, None])
-        l_i = l_i * alpha + tl.sum(p, axis=1)
         value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
-        v = tl.load(value_ptrs[:, None] + d[None, :], mask=valid[:, None], other=0.0)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
-        m_i = m_new
+        m_i, l_i, acc = accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
 
     has_keys = l_i > 0
     out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
@@ -100,16 +94,6 @@ DECODE_CONFIGS = {
 }
 MIN_ENTRIES_PER_SPLIT = 16  # 256 tokens: below this the merge costs more than the parallelism gains
 PROGRAMS_PER_SM = 4  # resident at once with the CUDA config (register-limited, 121 per thread)
-_SM_COUNT: dict[int, int] = {}
-
-
-def _sm_count(device: torch.device) -> int:
-    if device.type != "cuda":
-        return 132
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    if index not in _SM_COUNT:
-        _SM_COUNT[index] = torch.cuda.get_device_properties(index).multi_processor_count
-    return _SM_COUNT[index]
 
 
 def decode_num_splits(*, num_seqs: int, num_kv_heads: int, num_entries: int, sm_count: int) -> int:
@@ -138,29 +122,18 @@ def paged_decode(
     query sees every valid key). num_splits overrides the heuristic (benchmarks)."""
     require_triton()
     num_seqs, num_q_heads, head_dim = q.shape
-    num_pages, page_size, num_kv_heads, k_dim = k_cache.shape
-    assert page_size == PAGE_SIZE and k_dim == head_dim and v_cache.shape == k_cache.shape
-    assert num_q_heads % num_kv_heads == 0, "num_q_heads must be a multiple of num_kv_heads"
-    assert head_dim >= 16 and head_dim & (head_dim - 1) == 0, "head_dim must be a power of two >= 16"
-    assert q.dtype == k_cache.dtype == v_cache.dtype, "q and the caches must share a dtype"
-    assert q.stride(2) == 1 and k_cache.stride(3) == 1 and v_cache.stride(3) == 1
-    assert block_tables.dtype == page_lens.dtype == torch.int32
-    assert block_tables.shape == page_lens.shape == page_starts.shape
-    assert block_tables.shape[0] == num_seqs
-    assert block_tables.stride() == page_lens.stride() and block_tables.stride(1) == 1
+    num_kv_heads = k_cache.shape[2]
+    check_paged_inputs(q=q, k_cache=k_cache, v_cache=v_cache, block_tables=block_tables,
+                       page_starts=page_starts, page_lens=page_lens, page_shifts=page_shifts,
+                       rope_inv_freq=rope_inv_freq, num_seqs=num_seqs)
     has_shift = page_shifts is not None
-    if has_shift:
-        assert rope_inv_freq is not None, "shifted pages need rope_inv_freq"
-        assert page_shifts.dtype == torch.int32 and page_shifts.stride() == block_tables.stride()
-        assert rope_inv_freq.shape == (head_dim // 2,) and head_dim >= 32
     num_entries = block_tables.shape[1]
     group = num_q_heads // num_kv_heads
     config = DECODE_CONFIGS["cuda" if q.is_cuda else "interpreter"]
     if num_splits is None:
         num_splits = decode_num_splits(num_seqs=num_seqs, num_kv_heads=num_kv_heads,
-                                       num_entries=num_entries, sm_count=_sm_count(q.device))
-    entries_per_split = triton.cdiv(num_entries, num_splits)
-    num_splits = triton.cdiv(num_entries, entries_per_split)  # no split left empty by rounding
+                                       num_entries=num_entries, sm_count=device_sm_count(q.device))
+    entries_per_split, num_splits = even_splits(num_entries, num_splits)
 
     part_out = torch.empty(num_seqs, num_q_heads, num_splits, head_dim, dtype=torch.float32,
                            device=q.device)

@@ -25,8 +25,17 @@ the host once for the grid size.
 
 import torch
 
-from codepager.kernels.paged_layout import PAGE_SIZE, gather_sequence_kv
-from codepager.kernels.paged_tiles import dot_precision, merge_splits, tile_scores, tile_slots
+from codepager.kernels.paged_layout import PAGE_SIZE, check_paged_inputs, gather_sequence_kv
+from codepager.kernels.paged_tiles import (
+    accumulate_tile,
+    device_sm_count,
+    dot_precision,
+    even_splits,
+    load_query_rows,
+    merge_splits,
+    tile_scores,
+    tile_slots,
+)
 from codepager.kernels.triton_import import require_triton, tl, triton
 
 
@@ -56,16 +65,8 @@ def _extend_kernel(
     tok_ok = tokens < q_end
     q_pos = tl.load(q_pos_ptr + tokens, mask=tok_ok, other=-1)
     d = tl.arange(0, HEAD_DIM)
-    half = tl.arange(0, HEAD_DIM // 2)
     q_rows = q_ptr + tokens.to(tl.int64) * stride_q_tok + head * stride_q_head
-    if HAS_SHIFT:
-        q = tl.zeros([BLOCK_M, HEAD_DIM], dtype=q_ptr.dtype.element_ty)
-        q_lo = tl.load(q_rows[:, None] + half[None, :], mask=tok_ok[:, None], other=0.0)
-        q_hi = tl.load(q_rows[:, None] + (HEAD_DIM // 2) + half[None, :], mask=tok_ok[:, None], other=0.0)
-    else:
-        q = tl.load(q_rows[:, None] + d[None, :], mask=tok_ok[:, None], other=0.0)
-        q_lo = q
-        q_hi = q
+    q, q_lo, q_hi = load_query_rows(q_rows, tok_ok, BLOCK_M, HEAD_DIM, HAS_SHIFT)
 
     table_row = table_ptr + seq * stride_table_seq
     lens_row = lens_ptr + seq * stride_table_seq
@@ -88,15 +89,8 @@ def _extend_kernel(
                              HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
         allowed = valid[None, :] & (key_pos[None, :] <= q_pos[:, None])  # (BLOCK_M, BLOCK_N)
         scores = tl.where(allowed, scores * scale_log2, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(scores, axis=1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        alpha = tl.exp2(m_i - m_safe)
-        p = tl.exp2(scores - m_safe[:, None])
-        l_i = l_i * alpha + tl.sum(p, axis=1)
         value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
-        v = tl.load(value_ptrs[:, None] + d[None, :], mask=valid[:, None], other=0.0)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
-        m_i = m_new
+        m_i, l_i, acc = accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
 
     has_keys = l_i > 0
     out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
@@ -152,24 +146,15 @@ def paged_extend(
     num_splits override the heuristics (benchmarks)."""
     require_triton()
     total_q, num_q_heads, head_dim = q.shape
-    num_pages, page_size, num_kv_heads, k_dim = k_cache.shape
+    num_kv_heads = k_cache.shape[2]
     num_seqs = cu_seqlens_q.shape[0] - 1
-    assert page_size == PAGE_SIZE and k_dim == head_dim and v_cache.shape == k_cache.shape
-    assert num_q_heads % num_kv_heads == 0, "num_q_heads must be a multiple of num_kv_heads"
-    assert head_dim >= 16 and head_dim & (head_dim - 1) == 0, "head_dim must be a power of two >= 16"
-    assert q.dtype == k_cache.dtype == v_cache.dtype, "q and the caches must share a dtype"
-    assert q.stride(2) == 1 and k_cache.stride(3) == 1 and v_cache.stride(3) == 1
+    check_paged_inputs(q=q, k_cache=k_cache, v_cache=v_cache, block_tables=block_tables,
+                       page_starts=page_starts, page_lens=page_lens, page_shifts=page_shifts,
+                       rope_inv_freq=rope_inv_freq, num_seqs=num_seqs)
+    assert page_starts.dtype == torch.int32 and page_starts.stride() == block_tables.stride()
     assert cu_seqlens_q.dtype == q_positions.dtype == torch.int32 and q_positions.shape == (total_q,)
     assert q_positions.is_contiguous() and cu_seqlens_q.is_contiguous()
-    assert block_tables.dtype == page_lens.dtype == page_starts.dtype == torch.int32
-    assert block_tables.shape == page_lens.shape == page_starts.shape
-    assert block_tables.shape[0] == num_seqs
-    assert block_tables.stride() == page_lens.stride() == page_starts.stride() and block_tables.stride(1) == 1
     has_shift = page_shifts is not None
-    if has_shift:
-        assert rope_inv_freq is not None, "shifted pages need rope_inv_freq"
-        assert page_shifts.dtype == torch.int32 and page_shifts.stride() == block_tables.stride()
-        assert rope_inv_freq.shape == (head_dim // 2,) and head_dim >= 32
     cfg = config or EXTEND_CONFIGS["cuda" if q.is_cuda else "interpreter"]
     out = torch.empty_like(q)
     if total_q == 0 or num_seqs == 0:
@@ -179,11 +164,9 @@ def paged_extend(
     num_entries = block_tables.shape[1]
     q_blocks = triton.cdiv(max(max_seqlen_q, 1), cfg["block_m"])
     if num_splits is None:
-        sm_count = torch.cuda.get_device_properties(q.device).multi_processor_count if q.is_cuda else 132
         num_splits = extend_num_splits(num_programs=num_q_heads * q_blocks * num_seqs,
-                                       num_entries=num_entries, sm_count=sm_count)
-    entries_per_split = triton.cdiv(num_entries, num_splits)
-    num_splits = triton.cdiv(num_entries, entries_per_split)
+                                       num_entries=num_entries, sm_count=device_sm_count(q.device))
+    entries_per_split, num_splits = even_splits(num_entries, num_splits)
     split = num_splits > 1
     part_shape = (total_q, num_q_heads, num_splits, head_dim) if split else (1, 1, 1, 1)
     part_out = torch.empty(part_shape, dtype=torch.float32, device=q.device)

@@ -20,6 +20,8 @@ rotated at stored position s = pos - shift, the score wanted is <R(P) q, R(pos) 
 <R(P - shift) q, R(s) k>, so the kernels rotate the query by -shift for that page (and the
 references, equivalently, rotate the stored key by +shift). Rotation uses the rotate-half
 convention of Llama/Qwen with the model's inverse frequencies `rope_inv_freq` [head_dim // 2].
+
+check_paged_inputs holds the launchers' assertions on this layout (shapes, dtypes, strides).
 """
 
 from __future__ import annotations
@@ -27,6 +29,30 @@ from __future__ import annotations
 import torch
 
 PAGE_SIZE = 16
+
+
+def check_paged_inputs(
+    *, q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_tables: torch.Tensor,
+    page_starts: torch.Tensor, page_lens: torch.Tensor, page_shifts: torch.Tensor | None,
+    rope_inv_freq: torch.Tensor | None, num_seqs: int,
+) -> None:
+    """The launchers' shared checks of q [rows, Hq, D] and the paged layout of num_seqs sequences;
+    page_starts is checked for shape only (decode never reads it)."""
+    num_q_heads, head_dim = q.shape[1], q.shape[2]
+    num_pages, page_size, num_kv_heads, k_dim = k_cache.shape
+    assert page_size == PAGE_SIZE and k_dim == head_dim and v_cache.shape == k_cache.shape
+    assert num_q_heads % num_kv_heads == 0, "num_q_heads must be a multiple of num_kv_heads"
+    assert head_dim >= 16 and head_dim & (head_dim - 1) == 0, "head_dim must be a power of two >= 16"
+    assert q.dtype == k_cache.dtype == v_cache.dtype, "q and the caches must share a dtype"
+    assert q.stride(2) == 1 and k_cache.stride(3) == 1 and v_cache.stride(3) == 1
+    assert block_tables.dtype == page_lens.dtype == torch.int32
+    assert block_tables.shape == page_lens.shape == page_starts.shape
+    assert block_tables.shape[0] == num_seqs
+    assert block_tables.stride() == page_lens.stride() and block_tables.stride(1) == 1
+    if page_shifts is not None:
+        assert rope_inv_freq is not None, "shifted pages need rope_inv_freq"
+        assert page_shifts.dtype == torch.int32 and page_shifts.stride() == block_tables.stride()
+        assert rope_inv_freq.shape == (head_dim // 2,) and head_dim >= 32
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:

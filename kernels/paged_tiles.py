@@ -1,6 +1,7 @@
-"""Triton helpers shared by the paged kernels: locating one tile of keys in the page pool,
-computing its attention scores (with in-kernel RoPE re-rotation for shifted pages), and merging
-split-K partial results by their log-sum-exp.
+"""Triton helpers shared by the paged kernels: loading the query rows, locating one tile of keys
+in the page pool, computing its attention scores (with in-kernel RoPE re-rotation for shifted
+pages), folding the tile into the online softmax, and merging split-K partial results by their
+log-sum-exp; plus the host-side pieces of their launchers (SM count, split sizes, dot precision).
 
 A tile is PAGES_PER_TILE consecutive entries of one sequence's block table, i.e.
 BLOCK_N = PAGES_PER_TILE * PAGE_SIZE key slots; slot j of table entry p is valid when
@@ -12,6 +13,24 @@ same number and keeps one tl.dot per tile.
 import torch
 
 from codepager.kernels.triton_import import tl, triton
+
+
+@triton.jit
+def load_query_rows(q_rows, row_ok, ROWS: tl.constexpr, HEAD_DIM: tl.constexpr, HAS_SHIFT: tl.constexpr):
+    """(q, q_lo, q_hi) as tile_scores takes them, from q_rows [ROWS] pointers to each query row
+    (rows where row_ok is false read as zeros): with shifts q is unused zeros [ROWS, D] and q_lo /
+    q_hi are the halves [ROWS, D/2]; without, all three are q [ROWS, D]."""
+    d = tl.arange(0, HEAD_DIM)
+    half = tl.arange(0, HEAD_DIM // 2)
+    if HAS_SHIFT:
+        q = tl.zeros([ROWS, HEAD_DIM], dtype=q_rows.dtype.element_ty)
+        q_lo = tl.load(q_rows[:, None] + half[None, :], mask=row_ok[:, None], other=0.0)
+        q_hi = tl.load(q_rows[:, None] + (HEAD_DIM // 2) + half[None, :], mask=row_ok[:, None], other=0.0)
+    else:
+        q = tl.load(q_rows[:, None] + d[None, :], mask=row_ok[:, None], other=0.0)
+        q_lo = q
+        q_hi = q
+    return q, q_lo, q_hi
 
 
 @triton.jit
@@ -63,6 +82,25 @@ def tile_scores(
 
 
 @triton.jit
+def accumulate_tile(
+    scores, m_i, l_i, acc, value_ptrs, valid,
+    HEAD_DIM: tl.constexpr, DOT_PRECISION: tl.constexpr,
+):
+    """One online-softmax step: fold a tile's scores [ROWS, BLOCK_N] (scaled to log2 units, -inf
+    where not allowed) and its values into the running max m_i [ROWS], sum l_i [ROWS] and output
+    acc [ROWS, D]. value_ptrs [BLOCK_N] points at the first element of each value row."""
+    m_new = tl.maximum(m_i, tl.max(scores, axis=1))
+    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+    alpha = tl.exp2(m_i - m_safe)
+    p = tl.exp2(scores - m_safe[:, None])
+    l_i = l_i * alpha + tl.sum(p, axis=1)
+    d = tl.arange(0, HEAD_DIM)
+    v = tl.load(value_ptrs[:, None] + d[None, :], mask=valid[:, None], other=0.0)
+    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
+    return m_new, l_i, acc
+
+
+@triton.jit
 def _merge_splits_kernel(
     part_out_ptr, part_lse_ptr, out_ptr, num_splits,
     stride_out_seq, stride_out_head,
@@ -106,6 +144,27 @@ def merge_splits(*, part_out: torch.Tensor, part_lse: torch.Tensor, out: torch.T
         stride_out_seq=out.stride(0), stride_out_head=out.stride(1),
         HEAD_DIM=head_dim, SPLIT_BLOCK=min(triton.next_power_of_2(num_splits), 64), num_warps=4,
     )
+
+
+_SM_COUNT: dict[int, int] = {}
+
+
+def device_sm_count(device: torch.device) -> int:
+    """Streaming multiprocessors of a CUDA device (cached: asked once per device); 132 (an H100)
+    elsewhere, so the interpreter takes the same split decisions."""
+    if device.type != "cuda":
+        return 132
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _SM_COUNT:
+        _SM_COUNT[index] = torch.cuda.get_device_properties(index).multi_processor_count
+    return _SM_COUNT[index]
+
+
+def even_splits(num_entries: int, num_splits: int) -> tuple[int, int]:
+    """(table entries per split, number of splits) for about num_splits contiguous ranges of a
+    block table, none left empty by rounding."""
+    entries_per_split = triton.cdiv(num_entries, num_splits)
+    return entries_per_split, triton.cdiv(num_entries, entries_per_split)
 
 
 def dot_precision(dtype: torch.dtype) -> str:

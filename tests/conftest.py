@@ -10,7 +10,15 @@ except ImportError:  # pragma: no cover
 if not _has_cuda:
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import git  # noqa: E402
 import pytest  # noqa: E402
+
+from codepager.model.testing import make_tiny_model_dir  # noqa: E402
+
+SAMPLE_REPO = Path(__file__).resolve().parent / "data" / "repo_sample"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -20,3 +28,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2 model, one per test module."""
+    return make_tiny_model_dir(tmp_path_factory.mktemp("model"), "qwen2")
+
+
+@pytest.fixture()
+def repo(tmp_path: Path) -> Path:
+    """A copy of tests/data/repo_sample, a git repository with nothing committed (folders that need a
+    commit, such as tests/indexer, override this)."""
+    root = tmp_path / "shop-repo"
+    shutil.copytree(SAMPLE_REPO, root)
+    git.Repo.init(root)
+    return root

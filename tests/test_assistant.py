@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import git
 import pytest
 import torch
 
@@ -15,23 +13,8 @@ from codepager.context.config import ContextConfig
 from codepager.engine.config import EngineConfig
 from codepager.errors import RequestError
 from codepager.indexer.config import IndexConfig
-from codepager.model.testing import make_tiny_model_dir
 
-SAMPLE = Path(__file__).resolve().parent / "data" / "repo_sample"
 CHECKOUT = "shop/checkout.py"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model_dir(tmp_path_factory.mktemp("model"), "qwen2")
-
-
-@pytest.fixture()
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "shop-repo"
-    shutil.copytree(SAMPLE, root)
-    git.Repo.init(root)
-    return root
 
 
 def open_assistant(repo: Path, model_dir: Path, **settings) -> Assistant:

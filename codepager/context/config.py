@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from codepager.config_fields import config_from_dict
 from codepager.context.prompt_format import PSM, SPM
 from codepager.context.retrieval import BM25, JACCARD
 from codepager.errors import ConfigError
@@ -52,8 +53,4 @@ class ContextConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContextConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown context setting(s): {', '.join(unknown)}")
-        return cls(**data)
+        return config_from_dict(cls, data, "context")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from codepager.config_fields import config_from_dict
 from codepager.errors import ConfigError
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
@@ -54,9 +55,4 @@ class HttpConfig:
 
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> HttpConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(settings) - known)
-        if unknown:
-            raise ConfigError(f"unknown HttpConfig setting(s): {', '.join(unknown)}; "
-                              f"known: {', '.join(sorted(known))}")
-        return cls(**settings)
+        return config_from_dict(cls, settings, "HttpConfig")

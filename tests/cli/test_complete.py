@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import git
 import pytest
 
 from codepager.cli.complete import parse_position
 from codepager.cli.main import main
 from codepager.errors import ConfigError
-from codepager.model.testing import make_tiny_model_dir
-
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "repo_sample"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_model_dir(tmp_path_factory.mktemp("model"), "qwen2")
-
-
-@pytest.fixture()
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "shop-repo"
-    shutil.copytree(SAMPLE, root)
-    git.Repo.init(root)
-    return root
 
 
 def cli(repo: Path, model_dir: Path, *args: str) -> list[str]:

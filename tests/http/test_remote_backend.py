@@ -3,11 +3,9 @@ the local engine, prefix-cache reuse on the server, cancellation by closing the 
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
-import git
 import pytest
 
 from codepager.assistant import Assistant
@@ -19,7 +17,6 @@ from codepager.errors import ConfigError, RequestError
 from codepager.indexer.config import IndexConfig
 from codepager.remote_backend import RemoteBackend, RemoteBackendConfig
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "repo_sample"
 CHECKOUT = "shop/checkout.py"
 PROMPT = "def read_config(path):\n    with open(path) as handle:\n        "
 
@@ -105,14 +102,6 @@ def test_config_is_validated() -> None:
         RemoteBackendConfig(base_url="http://x/v1", model="m", prompt_as="bytes")
     with pytest.raises(ConfigError, match="unknown remote backend setting"):
         RemoteBackendConfig.from_dict({"base_url": "http://x/v1", "model": "m", "modle": "n"})
-
-
-@pytest.fixture()
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "shop-repo"
-    shutil.copytree(SAMPLE, root)
-    git.Repo.init(root)
-    return root
 
 
 def assistant_config(repo: Path, model_dir: Path) -> AssistantConfig:

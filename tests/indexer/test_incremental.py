@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import pytest
-from helpers_index import dump, make_repo, repo_config
+from helpers_index import dump, repo_config
 
 from codepager.indexer.index import RepositoryIndex
 
@@ -17,19 +16,6 @@ def fresh_dump(repo: Path, tmp_path: Path) -> dict:
     with RepositoryIndex.open(repo, repo_config(tmp_path, f"fresh{next(_fresh_names)}")) as index:
         index.build()
         return dump(index.store)
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    make_repo(tmp_path / "repo")
-    return tmp_path / "repo"
-
-
-@pytest.fixture
-def index(repo: Path, tmp_path: Path) -> RepositoryIndex:
-    with RepositoryIndex.open(repo, repo_config(tmp_path)) as ix:
-        ix.build()
-        yield ix
 
 
 def test_edit_inside_one_function_dirties_only_it(index: RepositoryIndex, repo: Path, tmp_path: Path) -> None:

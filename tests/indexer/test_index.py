@@ -6,7 +6,7 @@ from pathlib import Path
 
 import platformdirs
 import pytest
-from helpers_index import dump, make_repo, repo_config
+from helpers_index import dump, repo_config
 
 from codepager.indexer.config import IndexConfig
 from codepager.indexer.errors import IndexerError
@@ -14,19 +14,6 @@ from codepager.indexer.index import RepositoryIndex
 
 SAMPLE_FILES = ["README.md", "shop/__init__.py", "shop/cart.py", "shop/checkout.py", "shop/inventory.py",
                 "shop/money.py"]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    make_repo(tmp_path / "repo")
-    return tmp_path / "repo"
-
-
-@pytest.fixture
-def index(repo: Path, tmp_path: Path) -> RepositoryIndex:
-    with RepositoryIndex.open(repo, repo_config(tmp_path)) as ix:
-        ix.build()
-        yield ix
 
 
 def test_build_indexes_every_file_and_reports_status(repo: Path, tmp_path: Path) -> None:
