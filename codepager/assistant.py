@@ -202,9 +202,13 @@ class Assistant:
     def _generate(self, plan: PromptPlan, params: SamplingParams, started: float,
                   on_text: Callable[[str], None] | None,
                   should_cancel: Callable[[], bool] | None) -> tuple[str, float, Any]:
+        # The engine yields after every step, token or not (a prefill chunk), so a cancel is seen
+        # within one step; one already cancelled never reaches the engine.
         first_ms = 0.0
         final = None
         pieces: list[str] = []
+        if should_cancel is not None and should_cancel():
+            return "", (time.perf_counter() - started) * 1000, None
         with closing(self.engine.stream(plan.parts, params)) as stream:
             for output in stream:
                 if output.new_token_ids and not first_ms:

@@ -16,8 +16,9 @@ import hashlib
 from array import array
 from collections import OrderedDict, deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from codepager.engine.sequence import Sequence
+from codepager.engine.sequence import PAGE_SIZE, Sequence
 
 ROOT_HASH = b"codepager-root"
 
@@ -29,6 +30,24 @@ def chain_hash(parent: bytes, kind: bytes, start: int, payload: bytes) -> bytes:
     h.update(start.to_bytes(8, "little", signed=True))  # a segment shift may be negative
     h.update(payload)
     return h.digest()
+
+
+@dataclass(slots=True)
+class PagePlan:
+    """A sequence's admission plan: page per logical page (segment page, cache hit, or None =
+    fresh), the leading cached positions / pages, and the own prompt tokens served by the cache."""
+
+    key: tuple[int, int]  # (block manager cache version, sequence length) it was made for
+    page_ids: list[int | None]
+    cached_until: int
+    cached_pages: int
+    cached_own_tokens: int
+
+
+def _full_leading_pages(seq: Sequence) -> int:
+    """Full pages of the sequence's first span (an own run starting at position 0)."""
+    first = seq.spans[0]
+    return (len(seq) if len(seq.spans) == 1 else first.length) // PAGE_SIZE
 
 
 class Page:
@@ -48,6 +67,8 @@ class BlockManager:
         self.free_uncached: deque[int] = deque(range(num_pages))
         self.free_cached: OrderedDict[int, None] = OrderedDict()  # oldest first
         self.hash_to_page: dict[bytes, int] = {}
+        self._donor: Sequence | None = None  # the last sequence hashed: its hashes seed the next one
+        self._cache_version = 0  # bumped whenever hash_to_page changes (plans made before are stale)
         self.cache_hit_tokens = 0
         self.evictions = 0
 
@@ -65,16 +86,20 @@ class BlockManager:
             page = self.pages[page_id]
             del self.hash_to_page[page.hash]
             page.hash = None
+            self._cache_version += 1
             self.evictions += 1
         self.pages[page_id].ref_count = 1
         return page_id
 
-    def _ref(self, page_id: int) -> None:
-        page = self.pages[page_id]
-        if page.ref_count == 0:
-            assert page.hash is not None, f"page {page_id} is free and uncached"
-            del self.free_cached[page_id]
-        page.ref_count += 1
+    def _ref_all(self, page_ids: Iterable[int]) -> None:
+        """One more reference to each page (a free cached page leaves the free list)."""
+        pages, free_cached = self.pages, self.free_cached
+        for page_id in page_ids:
+            page = pages[page_id]
+            if page.ref_count == 0:
+                assert page.hash is not None, f"page {page_id} is free and uncached"
+                del free_cached[page_id]
+            page.ref_count += 1
 
     def _unref(self, page_id: int) -> None:
         page = self.pages[page_id]
@@ -101,75 +126,115 @@ class BlockManager:
 
     def _page_hash(self, seq: Sequence, index: int) -> bytes:
         """Chain hash of sealed logical page `index` (memoised on the sequence)."""
-        while len(seq.page_hashes) <= index:
-            i = len(seq.page_hashes)
-            parent = seq.page_hashes[-1] if seq.page_hashes else ROOT_HASH
-            entry = seq.page_entry(i)
-            assert entry.sealed, "only sealed pages are hashed"
-            span = seq.span_at(entry.start)
-            if span.segment is not None:
-                # a placed segment is one link of the chain, shared by all its pages
-                if span.first_page == i:
-                    h = chain_hash(parent, b"seg", entry.shift, span.link_key)
-                else:
-                    h = parent
-            else:
-                h = chain_hash(parent, b"own", entry.start, array("q", seq.page_tokens(i)).tobytes())
-            seq.page_hashes.append(h)
+        if index >= len(seq.page_hashes):
+            self._extend_hashes(seq, index + 1)
         return seq.page_hashes[index]
 
-    def _cached_page(self, seq: Sequence, index: int) -> int | None:
-        return self.hash_to_page.get(self._page_hash(seq, index))
+    def _extend_hashes(self, seq: Sequence, count: int) -> None:
+        """Memoise the chain hashes of the first `count` logical pages (all sealed), in one pass."""
+        hashes = seq.page_hashes
+        if not hashes:
+            hashes.extend(self._donor_hashes(seq, count))
+        done = len(hashes)
+        if count <= done:
+            return
+        first, last = seq.page_entry(done), seq.page_entry(count - 1)
+        offset = first.start
+        tokens = memoryview(array("q", seq.token_ids[offset:last.start + last.length]))
+        parent = hashes[-1] if hashes else ROOT_HASH
+        span = None
+        for index in range(done, count):
+            entry = seq.page_entry(index)
+            assert entry.sealed, "only sealed pages are hashed"
+            if entry.segment_page is None:
+                lo = entry.start - offset
+                parent = chain_hash(parent, b"own", entry.start, tokens[lo:lo + entry.length])
+            else:
+                if span is None or not span.start <= entry.start < span.start + span.length:
+                    span = seq.span_at(entry.start)
+                if span.first_page == index:  # a placed segment is one link, shared by all its pages
+                    parent = chain_hash(parent, b"seg", entry.shift, span.link_key)
+            hashes.append(parent)
+        if seq.spans[0].segment is None:
+            self._donor = seq
+
+    def _donor_hashes(self, seq: Sequence, count: int) -> list[bytes]:
+        """Hashes of `seq`'s leading full own pages copied from the last hashed sequence where both
+        hold the same tokens (the next keystroke's prompt repeats the last one's): a full page of a
+        prompt's first own run hashes only the tokens up to its end."""
+        donor = self._donor
+        if donor is None or seq.spans[0].segment is not None:
+            return []
+        limit = min(count, len(donor.page_hashes), _full_leading_pages(donor), _full_leading_pages(seq))
+        a, b = donor.token_ids, seq.token_ids
+
+        def shared(pages: int) -> bool:
+            return a[:pages * PAGE_SIZE] == b[:pages * PAGE_SIZE]
+
+        # usually only the last page or two differ: gallop back from the end, then bisect
+        good, bad, step = limit, limit + 1, 1
+        while good > 0 and not shared(good):
+            bad, good, step = good, max(good - step, 0), step * 2
+        while bad - good > 1:  # the first `good` pages are shared, the first `bad` are not
+            mid = (good + bad) // 2
+            good, bad = (mid, bad) if shared(mid) else (good, mid)
+        return donor.page_hashes[:good]
 
     # -- sequences ----------------------------------------------------------------------------
 
-    def _plan(self, seq: Sequence) -> tuple[list[int | None], int]:
-        """Page per logical page (segment page, cache hit, or None = fresh) and the leading
-        cached-token count."""
-        plan: list[int | None] = []
-        cached_until = 0
+    def _plan(self, seq: Sequence) -> PagePlan:
+        """Page per logical page (segment page, cache hit, or None = fresh) and what is cached;
+        memoised on the sequence until the prefix cache's content or the sequence's length changes."""
+        key = (self._cache_version, len(seq))
+        plan = seq.page_plan
+        if isinstance(plan, PagePlan) and plan.key == key:
+            return plan
+        page_ids: list[int | None] = []
+        cached_until = cached_pages = cached_own_tokens = 0
         hitting = self.enable_prefix_caching
-        for index in range(seq.num_pages()):
-            entry = seq.page_entry(index)
+        lookup = self.hash_to_page.get
+        entries = seq.page_entries()
+        if hitting:  # every sealed page is hashed by its commit anyway: hash them all at once here
+            self._extend_hashes(seq, len(entries) - (not entries[-1].sealed))
+        for index, entry in enumerate(entries):
             if entry.blended:  # a private copy: fresh page, and what follows it is not cached
-                plan.append(None)
+                page_ids.append(None)
                 hitting = False
                 continue
             if entry.segment_page is not None:
-                plan.append(entry.segment_page)
+                page_ids.append(entry.segment_page)
                 if hitting:
-                    cached_until = entry.start + entry.length
+                    cached_until, cached_pages = entry.start + entry.length, index + 1
                 continue
-            page_id = self._cached_page(seq, index) if hitting and entry.sealed else None
+            page_id = lookup(seq.page_hashes[index]) if hitting and entry.sealed else None
             if page_id is None:
                 hitting = False
             else:
-                cached_until = entry.start + entry.length
-            plan.append(page_id)
-        return plan, cached_until
+                cached_until, cached_pages = entry.start + entry.length, index + 1
+                cached_own_tokens += entry.length
+            page_ids.append(page_id)
+        plan = seq.page_plan = PagePlan(key, page_ids, cached_until, cached_pages, cached_own_tokens)
+        return plan
 
-    def _fresh_pages_needed(self, plan: list[int | None]) -> int:
-        return sum(1 for p in plan if p is None or self.pages[p].ref_count == 0)
+    def _fresh_pages_needed(self, plan: PagePlan) -> int:
+        pages = self.pages
+        return sum(1 for p in plan.page_ids if p is None or pages[p].ref_count == 0)
 
     def can_allocate(self, seq: Sequence) -> bool:
-        plan, _ = self._plan(seq)
-        return self._fresh_pages_needed(plan) <= self.num_free_pages
+        return self._fresh_pages_needed(self._plan(seq)) <= self.num_free_pages
 
     def allocate(self, seq: Sequence) -> None:
         """Give every current token a page: segment pages, prefix-cache hits, fresh pages."""
         assert not seq.block_table, "sequence already has pages"
-        plan, cached_until = self._plan(seq)
-        for page_id in plan:
-            if page_id is not None:
-                self._ref(page_id)
-        seq.block_table = [p if p is not None else self._take_free_page() for p in plan]
-        entries = seq.page_entries()
-        seq.num_committed_pages = sum(1 for e in entries if e.start < cached_until)
-        seq.prompt_tokens_cached = sum(e.length for e, p in zip(entries, plan, strict=True)
-                                       if p is not None and e.segment_page is None)
+        plan = self._plan(seq)
+        self._ref_all(page_id for page_id in plan.page_ids if page_id is not None)
+        seq.block_table = [p if p is not None else self._take_free_page() for p in plan.page_ids]
+        seq.num_committed_pages = plan.cached_pages
+        seq.prompt_tokens_cached = plan.cached_own_tokens
         self.cache_hit_tokens += seq.prompt_tokens_cached
         # At least one token must run through the model to produce logits: recompute the last
         # one without storing it (its KV is already in a cached page).
+        cached_until = plan.cached_until
         seq.num_cached_tokens = cached_until
         if cached_until >= len(seq) and not seq.encode_only:
             seq.num_cached_tokens = len(seq)
@@ -204,6 +269,7 @@ class BlockManager:
             if page.hash is None and h not in self.hash_to_page:
                 page.hash = h
                 self.hash_to_page[h] = page.page_id
+                self._cache_version += 1
 
     # -- invariants (tests) -------------------------------------------------------------------
 

@@ -8,6 +8,11 @@ from typing import Any
 from codepager.errors import ConfigError
 
 DEFAULT_CPU_KV_CACHE_BYTES = 256 * 1024 * 1024
+# Tokens per step when max_num_batched_tokens is None. On CPU a step is also the longest stretch
+# a request cannot be cancelled in (a 256-token chunk is ~0.1-0.3 s there, and not slower overall
+# than 2048-token chunks); on CUDA larger chunks keep the GPU busy.
+DEFAULT_BATCHED_TOKENS = {"cpu": 256}
+DEFAULT_ACCELERATOR_BATCHED_TOKENS = 2048
 
 
 def _from_dict(cls: type, settings: dict[str, Any]) -> Any:
@@ -22,13 +27,14 @@ def _from_dict(cls: type, settings: dict[str, Any]) -> Any:
 @dataclass(slots=True)
 class EngineConfig:
     """KV pool size (num_pages wins over kv_cache_bytes; on CUDA without either, a share of free
-    memory), batching limits and the context length (None = the model's)."""
+    memory), batching limits (max_num_batched_tokens None = by device: 256 on CPU, 2048 on CUDA)
+    and the context length (None = the model's)."""
 
     num_pages: int | None = None
     kv_cache_bytes: int | None = None
     gpu_memory_utilization: float = 0.9
     max_num_seqs: int = 64
-    max_num_batched_tokens: int = 2048
+    max_num_batched_tokens: int | None = None
     max_model_len: int | None = None
     enable_prefix_caching: bool = True
     device: str = "cpu"
@@ -44,7 +50,7 @@ class EngineConfig:
             raise ConfigError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         if self.max_num_seqs < 1:
             raise ConfigError(f"max_num_seqs must be at least 1, got {self.max_num_seqs}")
-        if self.max_num_batched_tokens < 1:
+        if self.max_num_batched_tokens is not None and self.max_num_batched_tokens < 1:
             raise ConfigError(f"max_num_batched_tokens must be at least 1, got {self.max_num_batched_tokens}")
         if self.max_model_len is not None and self.max_model_len < 2:
             raise ConfigError(f"max_model_len must be at least 2, got {self.max_model_len}")
@@ -54,6 +60,12 @@ class EngineConfig:
     @classmethod
     def from_dict(cls, settings: dict[str, Any]) -> EngineConfig:
         return _from_dict(cls, settings)
+
+    def batched_tokens_for(self, device_type: str) -> int:
+        """Tokens per engine step on a device of this type ("cpu", "cuda", ...)."""
+        if self.max_num_batched_tokens is not None:
+            return self.max_num_batched_tokens
+        return DEFAULT_BATCHED_TOKENS.get(device_type, DEFAULT_ACCELERATOR_BATCHED_TOKENS)
 
 
 @dataclass(slots=True)

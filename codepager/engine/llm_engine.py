@@ -53,7 +53,8 @@ class LLMEngine:
         self.eos_token_ids = sorted(self.tokenizer.eos_token_ids)
         self.scheduler = Scheduler(
             self.block_manager, max_num_seqs=self.config.max_num_seqs,
-            max_num_batched_tokens=self.config.max_num_batched_tokens, max_model_len=self.max_model_len,
+            max_num_batched_tokens=self.config.batched_tokens_for(self.runner.device.type),
+            max_model_len=self.max_model_len,
             eos_token_ids=self.eos_token_ids,
         )
         self.blend = BlendSelector(loaded.model, self.runner.k_pool, self.runner.v_pool)
@@ -85,7 +86,7 @@ class LLMEngine:
         params = params or SamplingParams()
         if isinstance(prompt, str):
             parts: list[PromptPart] = [self.encode_prompt(prompt)]
-        elif prompt and all(isinstance(t, int) for t in prompt):
+        elif prompt and all(map(isinstance, prompt, itertools.repeat(int))):
             parts = [list(prompt)]
         else:
             parts = list(prompt)
@@ -94,7 +95,7 @@ class LLMEngine:
             raise RequestError(f"request id {request_id!r} is already in use")
         seq = Sequence(parts, params, request_id)
         vocab = self.loaded.config.vocab_size
-        if any(t < 0 or t >= vocab for t in seq.token_ids):
+        if min(seq.token_ids) < 0 or max(seq.token_ids) >= vocab:
             raise RequestError(f"prompt has token ids outside the vocabulary of {vocab}")
         self.scheduler.add(seq)
         generator = None if params.greedy else make_generator(params.seed, self.runner.device)
@@ -221,6 +222,16 @@ class LLMEngine:
             prompt_logit_positions=positions,
         )
 
+    def _progress(self, request: _Request) -> RequestOutput:
+        """An output that reports no news (the request is still computing or waiting)."""
+        seq, detokenizer = request.seq, request.detokenizer
+        return RequestOutput(
+            request_id=seq.request_id, new_token_ids=[], new_text="", token_ids=seq.completion_token_ids,
+            text=detokenizer.text[:detokenizer.emitted], finished=False, finish_reason=None,
+            num_prompt_tokens=seq.num_prompt_tokens, prompt_tokens_computed=seq.prompt_tokens_computed,
+            prompt_tokens_cached=seq.prompt_tokens_cached,
+        )
+
     # -- conveniences -------------------------------------------------------------------------
 
     def generate(self, prompts: list[Prompt], params: SamplingParams | None = None) -> list[RequestOutput]:
@@ -234,15 +245,22 @@ class LLMEngine:
         return [finals[i] for i in ids]
 
     def stream(self, prompt: Prompt, params: SamplingParams | None = None) -> Iterator[RequestOutput]:
-        """One request's deltas as they are produced (other queued requests progress too)."""
+        """One request's deltas, one output per engine step: a step that produced nothing for it
+        (a prefill chunk, a wait for pages) yields an output with no new tokens, so the caller can
+        stop (close the generator) within one step of deciding to (other requests progress too)."""
         request_id = self.add_request(prompt, params)
         others: list[RequestOutput] = []
         try:
             while True:
+                mine: list[RequestOutput] = []
                 for out in self.step():
-                    if out.request_id != request_id:
-                        others.append(out)
-                        continue
+                    (mine if out.request_id == request_id else others).append(out)
+                request = self._requests.get(request_id)
+                if not mine:
+                    if request is None:  # ended by someone else's cancel, which got its output
+                        return
+                    mine.append(self._progress(request))
+                for out in mine:
                     yield out
                     if out.finished:
                         return

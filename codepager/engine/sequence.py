@@ -18,6 +18,8 @@ import itertools
 import struct
 from dataclasses import dataclass
 from enum import Enum, auto
+from itertools import repeat
+from typing import NamedTuple
 
 from codepager.engine.config import SamplingParams
 from codepager.engine.segments import PAGE_SIZE, SegmentHandle, SegmentPlacement
@@ -63,10 +65,9 @@ class Span:
         return key
 
 
-@dataclass(frozen=True, slots=True)
-class PageEntry:
+class PageEntry(NamedTuple):
     """One logical page: RoPE start of slot 0, tokens it holds (so far), shift, and for segment
-    pages the physical page it must use."""
+    pages the physical page it must use. A tuple: a 32k-token prompt has 2k of them per request."""
 
     start: int
     length: int
@@ -101,6 +102,7 @@ class Sequence:
         self.finish_reason: str | None = None
         self.block_table: list[int] = []
         self.page_hashes: list[bytes] = []  # chain hashes of the leading sealed pages (memo)
+        self.page_plan: object | None = None  # the block manager's last admission plan (memo)
         self.num_computed_tokens = 0  # leading positions whose KV is in pages (segments count)
         self.num_cached_tokens = 0  # leading positions found in the prefix cache (KV not rewritten)
         self.num_committed_pages = 0  # leading pages whose hashes are registered or were hits
@@ -138,7 +140,7 @@ class Sequence:
             else:
                 if self.encode_only:
                     flush_own()  # a segment encoded after a preamble starts on a fresh page
-                pending.extend(int(t) for t in part)
+                pending.extend(map(int, part))
         flush_own()
         if not self.token_ids:
             raise RequestError("empty prompt")
@@ -178,6 +180,8 @@ class Sequence:
             return self._fixed_entries[index]
         tail = self.spans[-1]
         k = index - tail.first_page
+        if k < len(self._tail_full_entries):
+            return self._tail_full_entries[k]
         length = min(PAGE_SIZE, len(self.token_ids) - tail.start - PAGE_SIZE * k)
         sealed = length == PAGE_SIZE or self.encode_only
         return PageEntry(tail.start + PAGE_SIZE * k, length, 0, None, sealed)
@@ -185,9 +189,11 @@ class Sequence:
     def page_entries(self) -> list[PageEntry]:
         tail = self.spans[-1]
         full, rest = divmod(len(self.token_ids) - tail.start, PAGE_SIZE)
-        while len(self._tail_full_entries) < full:
-            start = tail.start + PAGE_SIZE * len(self._tail_full_entries)
-            self._tail_full_entries.append(PageEntry(start, PAGE_SIZE, 0, None, True))
+        known = len(self._tail_full_entries)
+        if known < full:
+            starts = range(tail.start + PAGE_SIZE * known, tail.start + PAGE_SIZE * full, PAGE_SIZE)
+            fields = zip(starts, repeat(PAGE_SIZE), repeat(0), repeat(None), repeat(True), repeat(False))
+            self._tail_full_entries.extend(map(tuple.__new__, repeat(PageEntry), fields))
         entries = self._fixed_entries + self._tail_full_entries[:full]
         if rest:
             entries.append(self.page_entry(len(entries)))
