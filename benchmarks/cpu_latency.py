@@ -14,8 +14,11 @@ Columns: context ms (assembly), first token ms, total ms, tokens generated, prom
 tokens (prompt tokens run through the model). Timings are wall clock from the call.
 
     python benchmarks/cpu_latency.py [--model DIR] [--package email] [--file message.py] [--runs 30]
-                                     [--threads 2] [--dtype float32|bfloat16]
-                                     [--attention fast|reference] [--json OUT]
+                                     [--threads 2] [--dtype float32|bfloat16] [--suffix-tokens N]
+                                     [--attention fast|reference] [--profile N] [--json OUT]
+
+--suffix-tokens overrides ContextConfig.suffix_tokens (the FIM suffix budget, which in PSM order is
+recomputed on every keystroke); --profile N prints the cProfile of the last warm completion (top N).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import torch
 
 from codepager import Assistant
 from codepager.assistant_config import AssistantConfig
+from codepager.context.config import ContextConfig
 from codepager.context.reuse import PREFIX, plan_prompt
 from codepager.engine.config import EngineConfig
 from codepager.indexer.config import IndexConfig
@@ -132,14 +136,30 @@ def prompt_ids(assistant: Assistant, rel: str, text: str, line: int, column: int
     return [token for part in plan.parts for token in part]
 
 
+def profile_keystroke(assistant: Assistant, rel: str, without: str, number: int, line: str, typed: int,
+                      top: int) -> None:
+    """cProfile of one more warm keystroke: the line typed to `typed` characters (one more than before)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    row = timed_complete(assistant, rel, buffer_with(without, number, line[:typed]), number, typed)
+    profiler.disable()
+    print(f"profiled keystroke: {row['total_ms']:.1f} ms, {row['computed_tokens']} computed tokens")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(top)
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     if args.attention == "reference":  # the plain-torch references, as before the fast CPU path
         attention_backend.cpu_paged_attention = attention_backend.reference_paged_attention
     with tempfile.TemporaryDirectory() as tmp:
         repo = copy_package(args.package, Path(tmp))
+        overrides = {} if args.suffix_tokens is None else {"suffix_tokens": args.suffix_tokens}
+        context = ContextConfig(**overrides)
         config = AssistantConfig(model_dir=args.model, index=IndexConfig(cache_dir=Path(tmp) / "cache"),
-                                 engine=EngineConfig(dtype=args.dtype), persist_kv=False)
+                                 engine=EngineConfig(dtype=args.dtype), persist_kv=False, context=context)
         rel = f"{args.package}/{args.file}"
         load_started = time.perf_counter()
         with Assistant.open(repo, config) as assistant:
@@ -152,6 +172,8 @@ def run(args: argparse.Namespace) -> dict:
             warm = [timed_complete(assistant, rel, buffer_with(without, number, line[:typed]), number, typed)
                     for typed in range(start + 1, start + 1 + args.runs)]
             last = buffer_with(without, number, line[:start + args.runs])
+            if args.profile:
+                profile_keystroke(assistant, rel, without, number, line, start + args.runs + 1, args.profile)
             prompt = prompt_ids(assistant, rel, last, number, start + args.runs)
         tokens = max(1, round(statistics.median(r["tokens"] for r in warm)))
         peer = None
@@ -160,7 +182,8 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "threads": torch.get_num_threads(), "torch": torch.__version__},
-        "setup": {"package": args.package, "file": rel, "line": number + 1, "typed_line": line.strip(),
+        "setup": {"package": args.package, "suffix_tokens": config.context.suffix_tokens, "file": rel,
+                  "line": number + 1, "typed_line": line.strip(),
                   "attention": args.attention, "dtype": args.dtype, "model": str(config.resolved_model_dir),
                   "load_ms": load_ms},
         "cold": cold, "warm_p50": summary(warm, 0.5), "warm_p90": summary(warm, 0.9),
@@ -171,6 +194,7 @@ def run(args: argparse.Namespace) -> dict:
 def print_report(report: dict) -> None:
     setup = report["setup"]
     print(f"{setup['file']}:{setup['line']} typing {setup['typed_line']!r}, attention={setup['attention']}, "
+          f"suffix_tokens={setup['suffix_tokens']}, "
           f"dtype={setup['dtype']}, threads={report['machine']['threads']}, load {setup['load_ms']:.0f} ms")
     columns = list(NUMERIC)
     print("| row | " + " | ".join(columns) + " |")
@@ -194,6 +218,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default=None,
                         help="engine dtype (default: the loader's, float32 on CPU)")
+    parser.add_argument("--suffix-tokens", type=int, default=None,
+                        help="FIM suffix budget in tokens (default: ContextConfig's)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the top N cProfile entries of one extra warm keystroke")
     parser.add_argument("--attention", choices=("fast", "reference"), default="fast")
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
     args = parser.parse_args()

@@ -40,6 +40,7 @@ from quality_targets import Target, copy_package, edit_similarity, find_targets 
 
 from codepager.assistant import Assistant
 from codepager.assistant_config import AssistantConfig
+from codepager.context.config import ContextConfig
 from codepager.engine.config import EngineConfig
 from codepager.indexer.config import IndexConfig
 
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets-per-repo", type=int, default=12)
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--suffix-tokens", type=int, help="FIM suffix budget (default: ContextConfig's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", type=Path, help="write every row and the summary here")
@@ -124,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="codepager-quality-") as tmp:
         for package in args.packages.split(","):
             root = copy_package(package, Path(tmp))
+            context = ContextConfig() if args.suffix_tokens is None else ContextConfig(
+                suffix_tokens=args.suffix_tokens)
             config = AssistantConfig(model_dir=args.model, max_tokens=args.max_tokens, persist_kv=False,
-                                     index=IndexConfig(cache_dir=Path(tmp) / "cache"),
+                                     context=context, index=IndexConfig(cache_dir=Path(tmp) / "cache"),
                                      engine=EngineConfig(device=args.device))
             with Assistant.open(root, config) as assistant:
                 targets = find_targets(assistant.index, package, args.targets_per_repo, rng)

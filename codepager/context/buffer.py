@@ -44,13 +44,18 @@ def cut_buffer(text: str, offset: int, config: ContextConfig) -> BufferCut:
     before, after = text[:offset], text[offset:]
     cursor_line = before.count("\n")
     prefix_chars = int(config.prefix_tokens * config.chars_per_token)
-    line_starts = [0] + [i + 1 for i, ch in enumerate(before) if ch == "\n"]
     anchor = config.prefix_anchor_lines
+    # Only the lines within the prefix budget are looked at (by rfind from the cursor), so the cost
+    # does not grow with the file: this runs on every keystroke.
     start_line = (cursor_line // anchor) * anchor
+    start = _line_start_back(before, before.rfind("\n") + 1, cursor_line - start_line)
     # walk back by whole anchors while the prefix fits
-    while start_line - anchor >= 0 and len(before) - line_starts[start_line - anchor] <= prefix_chars:
-        start_line -= anchor
-    prefix = before[line_starts[start_line]:]
+    while start_line - anchor >= 0:
+        earlier = _line_start_back(before, start, anchor)
+        if len(before) - earlier > prefix_chars:
+            break
+        start_line, start = start_line - anchor, earlier
+    prefix = before[start:]
     if len(prefix) > prefix_chars:  # even one anchor block is too long: keep whole lines from the end
         cut = before.find("\n", len(before) - prefix_chars)
         prefix = before[cut + 1:] if 0 <= cut < offset else before[-prefix_chars:]
@@ -61,6 +66,15 @@ def cut_buffer(text: str, offset: int, config: ContextConfig) -> BufferCut:
         end = after.rfind("\n", 0, suffix_chars)
         suffix = after[: end + 1] if end >= 0 else after[:suffix_chars]
     return BufferCut(prefix, suffix, cursor_line, start_line)
+
+
+def _line_start_back(text: str, line_start: int, lines: int) -> int:
+    """The start of the line `lines` lines above the one starting at line_start (0 past the top)."""
+    for _ in range(lines):
+        if line_start == 0:
+            return 0
+        line_start = text.rfind("\n", 0, line_start - 1) + 1
+    return line_start
 
 
 def region_key(text: str, offset: int) -> str:

@@ -15,7 +15,7 @@ from codepager.errors import ConfigError
 class ContextConfig:
     repo_budget_tokens: int = 1536  # the repository part (other files' segments)
     prefix_tokens: int = 1024  # the current buffer before the cursor
-    suffix_tokens: int = 256  # the current buffer after the cursor
+    suffix_tokens: int = 128  # the buffer after the cursor: recomputed on every keystroke in PSM order
     chars_per_token: float = 3.0  # conservative estimate used to cut the buffer at stable lines
     prefix_anchor_lines: int = 32  # the prefix starts at a multiple of this many lines (cache-stable)
     window_lines: int = 20  # RepoCoder-style similar-code windows

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codepager.context.buffer import cut_buffer, position_to_offset, region_key
 from codepager.context.config import ContextConfig
@@ -47,3 +49,32 @@ def test_config_rejects_unknown_and_bad_settings() -> None:
         ContextConfig.from_dict({"budget": 3})
     with pytest.raises(ConfigError, match="retrieval"):
         ContextConfig(retrieval="tfidf")
+
+
+def _cut_by_line_list(text: str, offset: int, config: ContextConfig) -> tuple[str, int]:
+    """The prefix rule spelled out over a list of every line start (the plain, slow way)."""
+    before = text[:offset]
+    prefix_chars = int(config.prefix_tokens * config.chars_per_token)
+    starts = [0] + [i + 1 for i, ch in enumerate(before) if ch == "\n"]
+    cursor_line, anchor = len(starts) - 1, config.prefix_anchor_lines
+    start_line = (cursor_line // anchor) * anchor
+    while start_line - anchor >= 0 and len(before) - starts[start_line - anchor] <= prefix_chars:
+        start_line -= anchor
+    prefix = before[starts[start_line]:]
+    if len(prefix) > prefix_chars:
+        cut = before.find("\n", len(before) - prefix_chars)
+        prefix = before[cut + 1:] if 0 <= cut < offset else before[-prefix_chars:]
+        start_line = cursor_line - prefix.count("\n")
+    return prefix, start_line
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(alphabet="ab \t", max_size=30), max_size=80), newline_at_end=st.booleans(),
+       where=st.floats(0, 1), prefix_tokens=st.integers(1, 300), anchor=st.integers(1, 40))
+def test_prefix_cut_matches_the_line_list_rule(lines: list[str], newline_at_end: bool, where: float,
+                                               prefix_tokens: int, anchor: int) -> None:
+    text = "\n".join(lines) + ("\n" if newline_at_end else "")
+    offset = int(where * len(text))
+    config = ContextConfig(prefix_tokens=prefix_tokens, prefix_anchor_lines=anchor)
+    cut = cut_buffer(text, offset, config)
+    assert (cut.prefix, cut.prefix_start_line) == _cut_by_line_list(text, offset, config)
