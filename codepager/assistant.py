@@ -16,7 +16,7 @@ from typing import Any
 
 from codepager.assistant_config import AssistantConfig
 from codepager.context.assembler import AssembledContext, ContextAssembler
-from codepager.context.buffer import position_to_offset
+from codepager.context.buffer import position_to_offset, strip_indent
 from codepager.context.explain import Explanation, IndexSymbols, explain_at
 from codepager.context.index_view import IndexView
 from codepager.context.postprocess import cursor_shape, postprocess
@@ -176,7 +176,8 @@ class Assistant:
             # each generated token after the first was one more decode step through the model
             computed = self.engine.stats().tokens_computed - computed_before - max(0, generated - 1)
         cut = context.cut
-        completion = postprocess(raw, cut.prefix, cut.suffix, stop_texts=self.format.stop_texts())
+        completion = postprocess(strip_indent(raw, cut.indent), cut.prefix + cut.indent, cut.suffix,
+                                 stop_texts=self.format.stop_texts())
         cached_tokens = output.prompt_tokens_cached if output else 0
         if mode != PREFIX and output is not None:  # + placed segments whose KV was already there
             cached_tokens = plan.reused_tokens(output.prompt_tokens_computed)

@@ -154,3 +154,23 @@ def test_explain_reports_definition_signature_doc_and_references(repo, model_dir
     assert explanation.docstring == "Render an amount as '12.34 EUR'."
     assert {(r.path, r.line) for r in explanation.references} >= {(CHECKOUT, 21)}
     assert "shop/money.py" in explanation.markdown()
+
+
+def test_cursor_in_leading_indentation_is_cut_at_the_line_start(repo, model_dir) -> None:
+    # The model writes the line's indentation itself: the prompt for a cursor after 4 typed spaces
+    # is the prompt for the same line with nothing typed, and the typed spaces come off the answer.
+    text = (repo / CHECKOUT).read_text()
+    start = text.index("    total = cart.total_price()")
+    blank = text[:start] + "\n" + text[start:].split("\n", 1)[1]  # the line left empty
+    indented = blank[:start] + "    " + blank[start:]
+    line = text.count("\n", 0, start)
+    with open_assistant(repo, model_dir) as assistant:
+        typed = assistant.assembler.assemble(CHECKOUT, indented, start + 4)
+        fresh = assistant.assembler.assemble(CHECKOUT, blank, start)
+        assert typed.cut.indent == "    " and fresh.cut.indent == ""
+        assert typed.token_ids() == fresh.token_ids()
+        at_indent = assistant.complete(CHECKOUT, indented, line, 4, exact=True, max_tokens=6)
+        at_start = assistant.complete(CHECKOUT, blank, line, 0, exact=True, max_tokens=6)
+    assert at_indent.raw == at_start.raw
+    leading = len(at_start.raw) - len(at_start.raw.lstrip(" \t"))
+    assert not at_indent.completion.startswith(" " * max(1, leading - 3))

@@ -21,6 +21,11 @@ class BufferCut:
     suffix: str
     cursor_line: int  # 0-based line of the cursor in the buffer
     prefix_start_line: int
+    # whitespace typed between the line start and the cursor, left out of the prefix: the model
+    # writes a line's indentation itself (FIM training cuts middles at line starts, and a prefix
+    # ending in "\n" + spaces tokenizes unlike "\n" then spaces + code); the caller strips it from
+    # the completion
+    indent: str = ""
 
 
 def position_to_offset(text: str, line: int, column: int) -> int:
@@ -40,8 +45,24 @@ def position_to_offset(text: str, line: int, column: int) -> int:
     return start + column
 
 
+def leading_indent(text: str, offset: int) -> str:
+    """The whitespace between the cursor's line start and the cursor, when that is all there is."""
+    start = text.rfind("\n", 0, offset) + 1
+    typed = text[start:offset]
+    return typed if typed and not typed.strip(" \t") else ""
+
+
+def strip_indent(completion: str, indent: str) -> str:
+    """The completion without the part of its leading whitespace the user had already typed."""
+    if not indent:
+        return completion
+    leading = len(completion) - len(completion.lstrip(" \t"))
+    return completion[min(leading, len(indent)):]
+
+
 def cut_buffer(text: str, offset: int, config: ContextConfig) -> BufferCut:
-    before, after = text[:offset], text[offset:]
+    indent = leading_indent(text, offset)
+    before, after = text[:offset - len(indent)], text[offset:]
     cursor_line = before.count("\n")
     prefix_chars = int(config.prefix_tokens * config.chars_per_token)
     anchor = config.prefix_anchor_lines
@@ -58,14 +79,14 @@ def cut_buffer(text: str, offset: int, config: ContextConfig) -> BufferCut:
     prefix = before[start:]
     if len(prefix) > prefix_chars:  # even one anchor block is too long: keep whole lines from the end
         cut = before.find("\n", len(before) - prefix_chars)
-        prefix = before[cut + 1:] if 0 <= cut < offset else before[-prefix_chars:]
+        prefix = before[cut + 1:] if 0 <= cut < len(before) else before[-prefix_chars:]
         start_line = cursor_line - prefix.count("\n")
     suffix_chars = int(config.suffix_tokens * config.chars_per_token)
     suffix = after
     if len(after) > suffix_chars:
         end = after.rfind("\n", 0, suffix_chars)
         suffix = after[: end + 1] if end >= 0 else after[:suffix_chars]
-    return BufferCut(prefix, suffix, cursor_line, start_line)
+    return BufferCut(prefix, suffix, cursor_line, start_line, indent)
 
 
 def _line_start_back(text: str, line_start: int, lines: int) -> int:

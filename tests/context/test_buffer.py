@@ -52,7 +52,11 @@ def test_config_rejects_unknown_and_bad_settings() -> None:
 
 
 def _cut_by_line_list(text: str, offset: int, config: ContextConfig) -> tuple[str, int]:
-    """The prefix rule spelled out over a list of every line start (the plain, slow way)."""
+    """The prefix rule spelled out over a list of every line start (the plain, slow way); typed
+    indentation before the cursor stays out of the prefix."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    if text[line_start:offset] and not text[line_start:offset].strip(" \t"):
+        offset = line_start
     before = text[:offset]
     prefix_chars = int(config.prefix_tokens * config.chars_per_token)
     starts = [0] + [i + 1 for i, ch in enumerate(before) if ch == "\n"]
@@ -78,3 +82,16 @@ def test_prefix_cut_matches_the_line_list_rule(lines: list[str], newline_at_end:
     config = ContextConfig(prefix_tokens=prefix_tokens, prefix_anchor_lines=anchor)
     cut = cut_buffer(text, offset, config)
     assert (cut.prefix, cut.prefix_start_line) == _cut_by_line_list(text, offset, config)
+
+
+def test_leading_indent_and_strip_indent() -> None:
+    from codepager.context.buffer import leading_indent, strip_indent
+
+    text = "def f():\n    \n    x = 1\n"
+    assert leading_indent(text, text.index("    \n") + 4) == "    "
+    assert leading_indent(text, text.index("x = 1") + 1) == ""  # code before the cursor
+    assert leading_indent(text, text.index("    \n")) == ""  # column 0: nothing typed
+    assert strip_indent("    return x", "    ") == "return x"
+    assert strip_indent("        return x", "    ") == "    return x"  # deeper than typed: keep the rest
+    assert strip_indent("  return x", "    ") == "return x"  # shallower: drop what there is
+    assert strip_indent("\n    y", "    ") == "\n    y"
