@@ -13,7 +13,6 @@ if not _has_cuda:
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import git  # noqa: E402
 import pytest  # noqa: E402
 
 from codepager.model.testing import make_tiny_model_dir  # noqa: E402
@@ -42,5 +41,7 @@ def repo(tmp_path: Path) -> Path:
     commit, such as tests/indexer, override this)."""
     root = tmp_path / "shop-repo"
     shutil.copytree(SAMPLE_REPO, root)
+    import git  # the GPU machine has no gitpython: import where used
+
     git.Repo.init(root)
     return root
