@@ -36,13 +36,14 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from quality_targets import Target, copy_package, edit_similarity, find_targets  # benchmarks/ is on sys.path
+from quality_targets import Target, copy_package, find_targets  # benchmarks/ is on sys.path
 
 from codepager.assistant import Assistant
 from codepager.assistant_config import AssistantConfig
 from codepager.context.config import ContextConfig
 from codepager.engine.config import EngineConfig
 from codepager.indexer.config import IndexConfig
+from codepager.scoring import edit_similarity
 
 MODES = ("in-file", "exact", "segments", "segments+preamble", "segments+head", "segments+blend")
 # click, jinja2, httpx, requests are held out of the embedded model's training data (training/corpus.py)

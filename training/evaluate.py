@@ -25,19 +25,9 @@ from samples import RepoView, SampleConfig, _clip_lines, fim_body, render, selec
 from tokenizer_train import SPECIAL_TOKENS
 from tokenizers import Tokenizer
 
+from codepager.scoring import edit_similarity
+
 CONTEXT_CHARS = 2400
-
-
-def edit_similarity(a: str, b: str) -> float:
-    if not a and not b:
-        return 1.0
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return 1.0 - prev[-1] / max(len(a), len(b))
 
 
 def cross_file_targets(repo: RepoView, rng: random.Random, per_repo: int) -> list[tuple[str, int]]:
