@@ -17,7 +17,8 @@ from typing import Any
 from codepager.assistant_config import AssistantConfig
 from codepager.context.assembler import AssembledContext, ContextAssembler
 from codepager.context.buffer import position_to_offset, strip_indent
-from codepager.context.explain import Explanation, IndexSymbols, explain_at
+from codepager.context.explain import Explanation, IndexSymbols, add_history, explain_at
+from codepager.context.explain_prose import write_prose
 from codepager.context.index_view import IndexView
 from codepager.context.postprocess import cursor_shape, postprocess
 from codepager.context.prompt_format import format_for_tokenizer
@@ -246,9 +247,6 @@ class Assistant:
                 on_text: Callable[[str], None] | None = None) -> Explanation:
         """The symbol at (line, column), or the line's first identifier when column is None: index
         facts, git history, and prose streamed through on_text when the model is a chat model."""
-        from codepager.context.explain import add_history
-        from codepager.context.explain_prose import write_prose
-
         rel = self.relative_path(path)
         if text is None:
             text = self.read_buffer(rel)
