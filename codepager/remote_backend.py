@@ -121,11 +121,7 @@ class RemoteBackend:
     # -- requests -------------------------------------------------------------------------------------
 
     def encode_prompt(self, text: str) -> list[int]:
-        ids = self.tokenizer.encode(text)
-        bos = self.tokenizer.bos_token_id
-        if self.tokenizer.add_bos and bos is not None and (not ids or ids[0] != bos):
-            ids = [bos, *ids]
-        return ids
+        return self.tokenizer.encode_prompt(text)
 
     def stream(self, prompt: Any, params: SamplingParams | None = None) -> Iterator[RequestOutput]:
         """Deltas as the server sends them; closing this iterator closes the connection (cancel)."""

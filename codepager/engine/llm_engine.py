@@ -72,11 +72,7 @@ class LLMEngine:
     # -- requests -----------------------------------------------------------------------------
 
     def encode_prompt(self, text: str) -> list[int]:
-        ids = self.tokenizer.encode(text)
-        bos = self.tokenizer.bos_token_id
-        if self.tokenizer.add_bos and bos is not None and (not ids or ids[0] != bos):
-            ids = [bos, *ids]
-        return ids
+        return self.tokenizer.encode_prompt(text)
 
     def add_request(
         self, prompt: Prompt, params: SamplingParams | None = None, request_id: str | None = None,

@@ -9,6 +9,7 @@ graph (extend reads cu_seqlens_q for its grid).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -53,14 +54,7 @@ def paged_attention(
     """q [T, Hq, D] (RoPE applied) -> out [T, Hq, D] over the pages described by meta."""
     if not q.is_cuda:
         return cpu_paged_attention(q, k_cache, v_cache, meta, rope_inv_freq, scale)
-    common = dict(
-        k_cache=k_cache, v_cache=v_cache, block_tables=meta.block_tables,
-        page_starts=meta.page_starts, page_lens=meta.page_lens, page_shifts=meta.page_shifts,
-        rope_inv_freq=rope_inv_freq, scale=scale,
-    )
-    if meta.is_decode:
-        return paged_decode(q=q, **common)
-    return paged_extend(q=q, cu_seqlens_q=meta.cu_seqlens_q, q_positions=meta.q_positions, **common)
+    return _decode_or_extend(paged_decode, paged_extend, q, k_cache, v_cache, meta, rope_inv_freq, scale)
 
 
 def cpu_paged_attention(
@@ -83,11 +77,18 @@ def reference_paged_attention(
     rope_inv_freq: torch.Tensor, scale: float,
 ) -> torch.Tensor:
     """The plain-torch references on the same inputs: the oracle for both fast paths."""
+    return _decode_or_extend(paged_decode_ref, paged_extend_ref, q, k_cache, v_cache, meta, rope_inv_freq,
+                             scale)
+
+
+def _decode_or_extend(decode: Callable[..., torch.Tensor], extend: Callable[..., torch.Tensor],
+                      q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, meta: AttentionMetadata,
+                      rope_inv_freq: torch.Tensor, scale: float) -> torch.Tensor:
     common = dict(
         k_cache=k_cache, v_cache=v_cache, block_tables=meta.block_tables,
         page_starts=meta.page_starts, page_lens=meta.page_lens, page_shifts=meta.page_shifts,
         rope_inv_freq=rope_inv_freq, scale=scale,
     )
     if meta.is_decode:
-        return paged_decode_ref(q=q, **common)
-    return paged_extend_ref(q=q, cu_seqlens_q=meta.cu_seqlens_q, q_positions=meta.q_positions, **common)
+        return decode(q=q, **common)
+    return extend(q=q, cu_seqlens_q=meta.cu_seqlens_q, q_positions=meta.q_positions, **common)
