@@ -55,7 +55,6 @@ class Tokenizer:
         """Token ids of `text`; never adds BOS/EOS (special-token texts in `text` become their ids)."""
         return self._backend.encode(text, add_special_tokens=False).ids
 
-
     def encode_prompt(self, text: str) -> list[int]:
         """encode(text) with BOS first when the model expects one (and the text has none)."""
         ids = self.encode(text)
@@ -63,6 +62,7 @@ class Tokenizer:
         if self.add_bos and bos is not None and (not ids or ids[0] != bos):
             ids = [bos, *ids]
         return ids
+
     def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
         return self._backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
 
