@@ -13,14 +13,17 @@ be a multiple of num_kv_heads (GQA: query head h reads kv head h // (num_q_heads
 
 Kernel: one program per (query head, block of BLOCK_M query tokens, sequence, key split) streams
 its share of the sequence's block table in tiles of PAGES_PER_TILE pages with an online softmax
-(Triton tutorial 06 without the causal-block split: key positions are per page, not implied by
-order). Heads vary fastest in the grid so that the programs reading one kv head's pages run
-together. When those programs would not fill the GPU (a short chunk over a long prefix), the keys
-are split as in decode and the partial results merged by log-sum-exp.
+(Triton tutorial 06). As there, tiles whose keys all precede the block's first query skip the
+causal mask and tiles wholly after its last query are not visited; key positions are per page, so
+the program first counts, over its table range, the entries before each bound. Heads vary fastest
+in the grid so that the programs reading one kv head's pages run together. When those programs
+would not fill the GPU (a short chunk over a long prefix), the keys are split as in decode and the
+partial results merged by log-sum-exp.
 
 Limits: head_dim a power of two >= 16 (>= 32 with page_shifts); every query has at least one
-allowed key (its own). Unless the caller passes max_seqlen_q, the launcher reads cu_seqlens_q on
-the host once for the grid size.
+allowed key (its own); the positions of valid entries increase along each block table (entries
+with page_lens 0 may sit anywhere), as the engine lays sequences out. Unless the caller passes
+max_seqlen_q, the launcher reads cu_seqlens_q on the host once for the grid size.
 """
 
 import torch
@@ -40,6 +43,51 @@ from codepager.kernels.triton_import import require_triton, tl, triton
 
 
 @triton.jit
+def _causal_bounds(starts_row, lens_row, first, end, q_min, q_max, SEARCH_BLOCK: tl.constexpr):
+    """(full_end, causal_end) in table entries [first, end): entries before full_end hold only keys
+    at positions <= q_min, entries from causal_end on no key at a position <= q_max (exact because
+    valid entries' positions increase along the table; see the docstring)."""
+    full_end = end
+    causal_end = first
+    for block0 in range(first, end, SEARCH_BLOCK):
+        entries = block0 + tl.arange(0, SEARCH_BLOCK)
+        in_range = entries < end
+        start = tl.load(starts_row + entries, mask=in_range, other=0)
+        length = tl.load(lens_row + entries, mask=in_range, other=0)
+        used = in_range & (length > 0)
+        full_end = tl.minimum(full_end, tl.min(tl.where(used & (start + length - 1 > q_min), entries, end)))
+        causal_end = tl.maximum(causal_end, tl.max(tl.where(used & (start <= q_max), entries + 1, first)))
+    return full_end, causal_end
+
+
+@triton.jit
+def _extend_tile(
+    q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row, shifts_row,
+    inv_freq_ptr, entry0, end, kv_head, scale_log2,
+    stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+    HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
+    HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr, CAUSAL: tl.constexpr,
+):
+    """Fold one tile of keys (table entries entry0.. below end) into the online softmax; CAUSAL
+    masks keys after each query's position."""
+    entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
+    shift = tl.zeros_like(slot)
+    if HAS_SHIFT:
+        shift = tl.load(shifts_row + entry, mask=valid, other=0)
+    key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
+    scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
+                         HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
+    if CAUSAL:
+        key_pos = tl.load(starts_row + entry, mask=valid, other=0) + slot
+        allowed = valid[None, :] & (key_pos[None, :] <= q_pos[:, None])  # (BLOCK_M, BLOCK_N)
+    else:
+        allowed = valid[None, :]
+    scores = tl.where(allowed, scores * scale_log2, float("-inf"))
+    value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
+    return accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
+
+
+@triton.jit
 def _extend_kernel(
     q_ptr, k_ptr, v_ptr, out_ptr, part_out_ptr, part_lse_ptr, cu_seqlens_ptr, q_pos_ptr,
     table_ptr, starts_ptr, lens_ptr, shifts_ptr, inv_freq_ptr,
@@ -50,7 +98,7 @@ def _extend_kernel(
     stride_table_seq,
     GROUP: tl.constexpr, BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr,
     PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr, HAS_SHIFT: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, SPLIT: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, SPLIT: tl.constexpr, SEARCH_BLOCK: tl.constexpr,
 ):
     head = tl.program_id(0)
     block = tl.program_id(1)
@@ -78,19 +126,23 @@ def _extend_kernel(
     acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
     first = split * entries_per_split
     end = tl.minimum(first + entries_per_split, num_entries)
-    for entry0 in range(first, end, PAGES_PER_TILE):
-        entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
-        key_pos = tl.load(starts_row + entry, mask=valid, other=0) + slot
-        shift = tl.zeros_like(slot)
-        if HAS_SHIFT:
-            shift = tl.load(shifts_row + entry, mask=valid, other=0)
-        key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
-        scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
-                             HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
-        allowed = valid[None, :] & (key_pos[None, :] <= q_pos[:, None])  # (BLOCK_M, BLOCK_N)
-        scores = tl.where(allowed, scores * scale_log2, float("-inf"))
-        value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
-        m_i, l_i, acc = accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
+    q_min = tl.min(tl.where(tok_ok, q_pos, 2147483647))
+    q_max = tl.max(q_pos)
+    full_end, causal_end = _causal_bounds(starts_row, lens_row, first, end, q_min, q_max, SEARCH_BLOCK)
+    # whole tiles of keys every query of the block sees need no causal mask
+    unmasked_end = first + (full_end - first) // PAGES_PER_TILE * PAGES_PER_TILE
+    for entry0 in range(first, unmasked_end, PAGES_PER_TILE):
+        m_i, l_i, acc = _extend_tile(
+            q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
+            shifts_row, inv_freq_ptr, entry0, unmasked_end, kv_head, scale_log2,
+            stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+            HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, False)
+    for entry0 in range(unmasked_end, causal_end, PAGES_PER_TILE):
+        m_i, l_i, acc = _extend_tile(
+            q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
+            shifts_row, inv_freq_ptr, entry0, causal_end, kv_head, scale_log2,
+            stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+            HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, True)
 
     has_keys = l_i > 0
     out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
@@ -105,10 +157,11 @@ def _extend_kernel(
 
 
 # Tile configurations as data: (query rows, pages per tile, num_warps, num_stages), by platform.
-# Measured on an H100 (docs/benchmarks.md): 64 x 32 tiles in 4 warps beat 128 x 128 in 8 warps,
-# which need 255 registers per thread and leave one program per SM.
+# Measured on an H100 with the causal tile bounds (docs/benchmarks.md, `--sweep`): 128 x 64 tiles
+# in 8 warps are the best or within 7 % of it on every benchmark shape; 64 x 32 in 4 warps (the
+# best before the bounds) is 10-25 % slower, 128 x 128 in 8 warps spills registers.
 EXTEND_CONFIGS = {
-    "cuda": {"block_m": 64, "pages_per_tile": 2, "num_warps": 4, "num_stages": 2},
+    "cuda": {"block_m": 128, "pages_per_tile": 4, "num_warps": 8, "num_stages": 3},
     "interpreter": {"block_m": 16, "pages_per_tile": 2, "num_warps": 4, "num_stages": 1},
 }
 MIN_ENTRIES_PER_SPLIT = 64  # 1024 keys: below this the partial outputs cost more than they save
@@ -188,6 +241,7 @@ def paged_extend(
         GROUP=num_q_heads // num_kv_heads, BLOCK_M=cfg["block_m"], HEAD_DIM=head_dim,
         PAGE_SIZE=PAGE_SIZE, PAGES_PER_TILE=cfg["pages_per_tile"], HAS_SHIFT=has_shift,
         DOT_PRECISION=dot_precision(q.dtype), SPLIT=split,
+        SEARCH_BLOCK=min(triton.next_power_of_2(max(entries_per_split, 16)), 1024),
         num_warps=cfg["num_warps"], num_stages=cfg["num_stages"],
     )
     if split:

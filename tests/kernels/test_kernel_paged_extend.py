@@ -69,3 +69,27 @@ def test_extend_split_heuristic_only_splits_small_grids():
     assert extend_num_splits(num_programs=96, num_entries=1056, sm_count=132) == 6
     assert extend_num_splits(num_programs=896, num_entries=1152, sm_count=132) == 1
     assert extend_num_splits(num_programs=4, num_entries=10, sm_count=132) == 1
+
+
+@pytest.mark.parametrize("pages_per_tile", [1, 2, 4])
+def test_paged_extend_causal_tile_bounds_with_empty_entries(pages_per_tile):
+    """Tiles before a query block skip the causal mask and tiles after it are not visited; the
+    bounds come from counting table entries, so empty entries (page_lens 0) in the middle of a
+    table and partly filled pages must not move them."""
+    gen = torch.Generator().manual_seed(31 + pages_per_tile)
+    case = make_case(segments=[[(40, 0), (7, 0), (90, 0)], [(23, 0), (64, 0)]], num_kv_heads=2,
+                     head_dim=32, generator=gen, extra_entries=3)
+    lens = case.page_lens.clone()
+    # move sequence 0's entries 3.. one slot right, leaving entry 3 empty
+    for name in ("block_tables", "page_starts", "page_lens"):
+        table = getattr(case, name)
+        table[0, 4:] = table[0, 3:-1].clone()
+    case.page_lens[0, 3] = 0
+    assert int(case.page_lens.sum()) == int(lens.sum())
+    q, cu, positions = _queries(case, [70, 50], 4, 32, gen)
+    kwargs = dict(q=q, cu_seqlens_q=cu, q_positions=positions, scale=32**-0.5, **case.layout())
+    config = {"block_m": 16, "pages_per_tile": pages_per_tile, "num_warps": 4, "num_stages": 1}
+    ref = paged_extend_ref(**kwargs)
+    for splits in (1, 3):
+        out = paged_extend(config=config, num_splits=splits, **kwargs)
+        assert relative_error(out, ref) < 1e-4
