@@ -5,10 +5,11 @@ Trees (copied into temporary git repositories, never indexed in place):
   site-packages  this interpreter's site-packages, source files only (no .so / wheels / caches),
                  capped at --max-site-files files
 
-For each: wall time of `python -m codepager index` (fresh cache, one process per core) and of
-`ctags -R` (universal-ctags), ratio = codepager / ctags, and the tree-sitter floor: the wall time of
-only parsing every indexed file and running its tags query, on the same number of processes (no
-Python work of ours, no store) -- what no amount of tuning of our own code can go below. Then, on
+For each: wall time (and CPU time) of `python -m codepager index` (fresh cache, one process per core)
+and of `ctags -R` (universal-ctags), ratio = codepager / ctags, and the tree-sitter floor: the wall
+time of only parsing every indexed file and running its tags query, on the same number of processes
+(no Python work of ours, no store) -- what no amount of tuning of our own code can go below -- and
+of parsing alone (no query). The floors' CPU is the sum of the parse (+ query) calls only. Then, on
 the stdlib tree with a watcher running: 100 edits (a line appended to a random Python file), latency
 from the write to the listener receiving the file's dirty segments, p50/p99, and the same without the
 debounce wait.
@@ -25,6 +26,7 @@ import multiprocessing
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,15 +77,19 @@ def make_git_repo(path: Path) -> None:
         subprocess.run(cmd, cwd=path, env=env, check=True, capture_output=True)
 
 
-def timed(cmd: list[str], **kwargs) -> float:
+def timed(cmd: list[str], **kwargs) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its children: user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - started
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def cold_index(repo: Path, work: Path, repeat: int) -> tuple[float, float, dict]:
+def cold_index(repo: Path, work: Path, repeat: int) -> tuple[tuple[float, float], tuple[float, float], dict]:
     """Best of `repeat` runs of each (the machine is shared: the minimum is the least disturbed run)."""
     cache = work / f"cache-{repo.name}"
     ours, ctags = [], []
@@ -92,34 +98,39 @@ def cold_index(repo: Path, work: Path, repeat: int) -> tuple[float, float, dict]
         ours.append(timed([sys.executable, "-m", "codepager", "index", str(repo), "--cache-dir", str(cache),
                            "--quiet"]))
         ctags.append(timed(["ctags", "-R", "-f", str(work / f"tags-{repo.name}"), str(repo)]))
-    ours, ctags = min(ours), min(ctags)
     with RepositoryIndex.open(repo, IndexConfig(cache_dir=cache)) as index:
         status = index.status()
-    return ours, ctags, status
+    return min(ours), min(ctags), status
 
 
-def _parse_and_query(job: tuple[str, str]) -> int:
-    path, language = job
+def _parse_and_query(job: tuple[str, str, bool]) -> float:
+    """CPU seconds of parsing one file (and running its tags query)."""
+    path, language, query = job
     spec = language_named(language)
     with open(path, "rb") as handle:
-        tree = parser_for(spec).parse(handle.read())
-    return len(QueryCursor(tags_query(spec)).matches(tree.root_node))
+        data = handle.read()
+    started = time.process_time()
+    tree = parser_for(spec).parse(data)
+    if query:
+        QueryCursor(tags_query(spec)).matches(tree.root_node)
+    del tree
+    return time.process_time() - started
 
 
-def tree_sitter_floor(repo: Path, cache: Path, repeat: int) -> float:
-    """Wall time of tree-sitter's parse + tags query alone over the files the index parsed."""
+def tree_sitter_floor(repo: Path, cache: Path, repeat: int, *, query: bool = True) -> tuple[float, float]:
+    """(wall, CPU) of tree-sitter's parse (+ tags query) alone over the files the index parsed."""
     with RepositoryIndex.open(repo, IndexConfig(cache_dir=cache)) as index:
-        jobs = [(str(repo / r.path), r.language) for r in index.store.files()
+        jobs = [(str(repo / r.path), r.language, query) for r in index.store.files()
                 if not r.skip_reason and language_named(r.language) is not None]
     workers = IndexConfig().worker_count()
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         pool.map(_parse_and_query, jobs[:workers])  # warm: grammars and queries loaded in each worker
-        times = []
+        runs = []
         for _ in range(repeat):
             started = time.perf_counter()
-            pool.map(_parse_and_query, jobs, chunksize=16)
-            times.append(time.perf_counter() - started)
-        return min(times)
+            cpu = sum(pool.map(_parse_and_query, jobs, chunksize=16))
+            runs.append((time.perf_counter() - started, cpu))
+        return min(runs)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -187,19 +198,22 @@ def main() -> int:
                "site-packages": (Path(sysconfig.get_paths()["purelib"]), True, args.max_site_files)}
     with tempfile.TemporaryDirectory(prefix="codepager-bench-") as tmp:
         work = Path(tmp)
-        print("| tree | files copied | files indexed | segments | symbols | codepager index s | ctags -R s "
-              "| ratio | tree-sitter floor s | floor / ctags |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| tree | files copied | files indexed | segments | symbols | codepager index s (CPU s) "
+              "| ctags -R s (CPU s) | ratio | tree-sitter floor s (CPU s) | floor / ctags "
+              "| parse-only s (CPU s) | parse-only / ctags |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name in args.trees.split(","):
             src, sources_only, cap = sources[name]
             repo = work / name
             copied = copy_tree(src, repo, sources_only=sources_only, max_files=cap)
             make_git_repo(repo)
-            ours, ctags, status = cold_index(repo, work, args.repeat)
-            floor = tree_sitter_floor(repo, work / f"cache-{repo.name}", args.repeat)
+            (ours, ours_cpu), (ctags, ctags_cpu), status = cold_index(repo, work, args.repeat)
+            floor, floor_cpu = tree_sitter_floor(repo, work / f"cache-{repo.name}", args.repeat)
+            parse, parse_cpu = tree_sitter_floor(repo, work / f"cache-{repo.name}", args.repeat, query=False)
             print(f"| {name} | {copied} | {status['files']} | {status['segments']} | {status['symbols']} "
-                  f"| {ours:.2f} | {ctags:.2f} | {ours / ctags:.2f} | {floor:.2f} | {floor / ctags:.2f} |",
-                  flush=True)
+                  f"| {ours:.2f} ({ours_cpu:.2f}) | {ctags:.2f} ({ctags_cpu:.2f}) | {ours / ctags:.2f} "
+                  f"| {floor:.2f} ({floor_cpu:.2f}) | {floor / ctags:.2f} | {parse:.2f} ({parse_cpu:.2f}) "
+                  f"| {parse / ctags:.2f} |", flush=True)
         if args.edits and "stdlib" in args.trees.split(","):
             lat = edit_latency(work / "stdlib", work, args.edits)
             print(f"\nwatcher, {args.edits} edits on stdlib (debounce {lat['debounce'] * 1000:.0f} ms): "

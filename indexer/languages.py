@@ -35,6 +35,7 @@ class LanguageSpec:
     leading_types: frozenset[str] = frozenset({"comment"})
     comment_types: frozenset[str] = frozenset({"comment"})
     python_docstrings: bool = False  # first statement string of a body is the docstring
+    comment_start: bytes = rb"/[/*]"  # regex matching how every comment node begins
 
     def load(self) -> Language:
         return _language(self.grammar_module, self.grammar_function)
@@ -47,7 +48,7 @@ _TS_WRAPPERS = _JS_WRAPPERS | {"ambient_declaration"}
 LANGUAGES: tuple[LanguageSpec, ...] = (
     LanguageSpec("python", (".py", ".pyi", ".pyw"), "tree_sitter_python", "language", "python",
                  comment_prefix="#", elision="...", wrapper_types=frozenset({"decorated_definition"}),
-                 python_docstrings=True),
+                 python_docstrings=True, comment_start=rb"#"),
     LanguageSpec("javascript", (".js", ".mjs", ".cjs", ".jsx"), "tree_sitter_javascript", "language",
                  "javascript", wrapper_types=_JS_WRAPPERS, **_C_LIKE),
     LanguageSpec("typescript", (".ts", ".mts", ".cts"), "tree_sitter_typescript", "language_typescript",

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 import textwrap
+from bisect import bisect_left, bisect_right
+from functools import cache
+from itertools import accumulate
 
 from tree_sitter import Node
 
@@ -30,7 +33,8 @@ class OutlineRenderer:
         self.lines = lines
         self.data = lines.data
         self.segmenter = segmenter
-        self._unit_ranges: list[tuple[int, int]] = []  # byte ranges of the unit's definitions
+        self._unit_ranges: list[tuple[int, int]] = []  # byte ranges of the unit's definitions, sorted
+        self._comment_start = _comment_start(spec.comment_start)
         self._functions: dict[int, DefTag] = {}
         self._bodies: set[int] = set()
 
@@ -40,13 +44,16 @@ class OutlineRenderer:
             doc = self._docstring_line(root)
             if doc:
                 out.append(doc)
-        functions = [(t.node.start_byte, t.node.end_byte) for t in tags.definitions
-                     if t.kind in FUNCTION_KINDS]
+        functions = sorted((t.start, t.end) for t in tags.definitions
+                           if t.kind in FUNCTION_KINDS)
+        function_starts = [start for start, _ in functions]
+        furthest_end = list(accumulate((end for _, end in functions), max))  # over functions[: i + 1]
         units: dict[tuple[int, int], tuple[Node, DefTag | None]] = {}
         for node in [*tags.outline_nodes, *tags.import_nodes]:
             start, end = node.start_byte, node.end_byte
-            if not any(f_start <= start and end <= f_end for f_start, f_end in functions):
-                units.setdefault((node.start_byte, node.end_byte), (node, None))
+            opened = bisect_right(function_starts, start)  # functions starting at or before the node
+            if not (opened and furthest_end[opened - 1] >= end):  # not inside a function
+                units.setdefault((start, end), (node, None))
         for tag in tags.roots:
             if tag.parent is None:
                 node = self.segmenter.unit_node(tag)
@@ -66,7 +73,7 @@ class OutlineRenderer:
             while leading is not None and leading.start_byte >= start:
                 comments.append(leading)
                 leading = leading.prev_sibling
-            self._unit_ranges = [(t.node.start_byte, t.node.end_byte) for t in elide]
+            self._unit_ranges = sorted((t.start, t.end) for t in elide)
             self._functions = {t.node.id: t for t in elide if t.kind in FUNCTION_KINDS}
             self._bodies = set()
             for comment in reversed(comments):
@@ -116,8 +123,26 @@ class OutlineRenderer:
                 out.append((line_end, node.end_byte, " ..."))
                 return
         if node.child_count:
-            for child in node.children:
-                self._visit(child, out, node_id)
+            if node_id in self._bodies:
+                for child in node.children:
+                    self._visit(child, out, node_id)
+            else:
+                for child in node.children:
+                    if not self._inert(child):
+                        self._visit(child, out, node_id)
+
+    def _inert(self, node: Node) -> bool:
+        """Whether _visit would replace nothing under node: no definition, container body or comment."""
+        start, end = node.start_byte, node.end_byte
+        ranges = self._unit_ranges
+        i = bisect_left(ranges, (start, -1))
+        while i < len(ranges) and ranges[i][0] <= end:
+            if ranges[i][1] <= end:
+                return False
+            i += 1
+        if node.id in self._bodies:
+            return False
+        return self._comment_start.search(self.data, start, end) is None
 
     def _elide(self, body: Node, out: list[tuple[int, int, str]]) -> bool:
         if not self.spec.python_docstrings:
@@ -184,6 +209,11 @@ class OutlineRenderer:
             cursor = r_end
         parts.append(self.data[cursor:end])
         return b"".join(parts).decode("utf-8", "replace")
+
+
+@cache
+def _comment_start(pattern: bytes) -> re.Pattern[bytes]:
+    return re.compile(pattern)
 
 
 def _collect(tag: DefTag) -> list[DefTag]:

@@ -6,6 +6,7 @@ parent's share of a cold index is unpickling bytes and one LMDB transaction per 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from codepager.indexer.imports import import_keys
-from codepager.indexer.parse import parse_file
+from codepager.indexer.parse import parse_rows
 from codepager.indexer.records import SkippedFile
 from codepager.indexer.store_codec import EncodedFile, FileRecord, encode_file
 
@@ -58,14 +59,22 @@ def run_job(job: ParseJob) -> ParseResult:
     if content_hash == job.known_hash:
         return ParseResult(job.path, stat.st_mtime_ns, stat.st_size, None, content_hash)
     try:
-        parsed = parse_file(job.path, data)
+        parsed = parse_rows(job.path, data)
     except Exception as err:  # one file the parser cannot handle must not stop the whole index
         parsed = SkippedFile(job.path, "parse-error", f"{type(err).__name__}: {err}"[:300])
     if isinstance(parsed, SkippedFile):
         return ParseResult(job.path, stat.st_mtime_ns, stat.st_size, parsed, content_hash)
+    parsed, ref_rows = parsed
     record = FileRecord(parsed.path, parsed.content_hash, stat.st_size, stat.st_mtime_ns, parsed.language)
-    encoded = encode_file(record, parsed, import_keys(parsed.path, parsed.language, parsed.imports))
+    encoded = encode_file(record, parsed, import_keys(parsed.path, parsed.language, parsed.imports), ref_rows)
     return ParseResult(job.path, stat.st_mtime_ns, stat.st_size, encoded, content_hash)
+
+
+def _start_worker() -> None:
+    # what a forked worker inherits from the parent is never its garbage: frozen, the collector does
+    # not scan it again on every full collection (nor touch its copy-on-write pages)
+    gc.freeze()
+    gc.enable()
 
 
 def run_jobs(jobs: list[ParseJob], *, workers: int, min_files_for_pool: int) -> Iterator[ParseResult]:
@@ -80,5 +89,5 @@ def run_jobs(jobs: list[ParseJob], *, workers: int, min_files_for_pool: int) -> 
     if method == "spawn" and "forkserver" in methods:
         method = "forkserver"
     chunksize = max(1, min(16, len(jobs) // (workers * 8)))
-    with multiprocessing.get_context(method).Pool(workers) as pool:
+    with multiprocessing.get_context(method).Pool(workers, initializer=_start_worker) as pool:
         yield from pool.imap_unordered(run_job, jobs, chunksize=chunksize)

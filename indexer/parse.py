@@ -7,8 +7,9 @@ that tile it exactly; any other text file gets line windows.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
+from bisect import bisect_right
+from dataclasses import replace
 
 from codepager.indexer.languages import TEXT, LanguageSpec, language_for_path, parser_for
 from codepager.indexer.outline import OutlineRenderer
@@ -30,8 +31,26 @@ _TEXT_CONTROLS = frozenset(b"\t\n\r\f\v\b\x1b")
 _BINARY_CONTROLS = bytes(b for b in range(32) if b not in _TEXT_CONTROLS)
 
 
+# a reference before it becomes a Reference: (name, kind, line, column, segment id)
+RefRow = tuple[str, str, int, int, str]
+
+
 def parse_file(path: str, data: bytes, *, max_segment_lines: int = 80,
                max_line_length: int = 1000) -> ParsedFile | SkippedFile:
+    parsed = parse_rows(path, data, max_segment_lines=max_segment_lines, max_line_length=max_line_length)
+    if isinstance(parsed, SkippedFile):
+        return parsed
+    parsed, rows = parsed
+    if not rows:
+        return parsed
+    references = tuple(Reference(name, kind, path, line, column, segment_id)
+                       for name, kind, line, column, segment_id in rows)
+    return replace(parsed, references=references)
+
+
+def parse_rows(path: str, data: bytes, *, max_segment_lines: int = 80,
+               max_line_length: int = 1000) -> tuple[ParsedFile, list[RefRow]] | SkippedFile:
+    """parse_file with the references as plain rows (the ParsedFile has none): what the store encodes."""
     if max_segment_lines < 1 or max_line_length < 1:
         raise ValueError("max_segment_lines and max_line_length must be positive")
     reason = sniff(data, max_line_length)
@@ -41,7 +60,8 @@ def parse_file(path: str, data: bytes, *, max_segment_lines: int = 80,
     lines = Lines(data)
     spec = language_for_path(path, data[:SNIFF_BYTES])
     if spec is None:
-        return ParsedFile(path, TEXT, file_hash, len(data), tuple(_windows(path, lines, max_segment_lines)))
+        windows = tuple(_windows(path, lines, max_segment_lines))
+        return ParsedFile(path, TEXT, file_hash, len(data), windows), []
     return _parse_with_grammar(path, data, spec, lines, file_hash, max_segment_lines)
 
 
@@ -65,7 +85,7 @@ def sha256(data: bytes | str) -> str:
 
 
 def _parse_with_grammar(path: str, data: bytes, spec: LanguageSpec, lines: Lines, file_hash: str,
-                        max_segment_lines: int) -> ParsedFile:
+                        max_segment_lines: int) -> tuple[ParsedFile, list[RefRow]]:
     tree = parser_for(spec).parse(data)
     root = tree.root_node
     tags = extract_tags(spec, root)
@@ -76,21 +96,25 @@ def _parse_with_grammar(path: str, data: bytes, spec: LanguageSpec, lines: Lines
     outline = Segment(f"{path}::{OUTLINE}::{path}::0", path, OUTLINE, path, 0, len(data), 0, last_line,
                       outline_text, sha256(outline_text))
     segments = _segments(path, lines, pieces)
-    firsts = [s.start_line for s in segments]
     ids = [s.id for s in segments] or [outline.id]
+    segment_starts = [s.start_byte for s in segments]
+    starts = lines.starts  # a position's line and column come from its byte offset, as tree-sitter counts
 
     definitions = []
     for t in tags.definitions:
-        row, column = t.name_node.start_point
-        segment_id = ids[max(bisect.bisect_right(firsts, row) - 1, 0)]
-        definitions.append(Definition(t.name, t.qualified_name, t.kind, path, row, column, segment_id))
-    references = []
-    for r in tags.references:
-        row, column = r.node.start_point
-        segment_id = ids[max(bisect.bisect_right(firsts, row) - 1, 0)]
-        references.append(Reference(r.name, r.kind, path, row, column, segment_id))
-    return ParsedFile(path, spec.name, file_hash, len(data), (outline, *segments), tuple(definitions),
-                      tuple(references), tuple(tags.imports))
+        start = t.name_node.start_byte
+        row = bisect_right(starts, start) - 1
+        segment_id = ids[max(bisect_right(segment_starts, start) - 1, 0)]
+        definitions.append(Definition(t.name, t.qualified_name, t.kind, path, row, start - starts[row],
+                                      segment_id))
+    rows: list[RefRow] = []
+    for start, name, kind in tags.references:
+        row = bisect_right(starts, start) - 1
+        segment_id = ids[max(bisect_right(segment_starts, start) - 1, 0)]
+        rows.append((name, kind, row, start - starts[row], segment_id))
+    parsed = ParsedFile(path, spec.name, file_hash, len(data), (outline, *segments), tuple(definitions), (),
+                        tuple(tags.imports))
+    return parsed, rows
 
 
 def _segments(path: str, lines: Lines, pieces: list[Piece]) -> list[Segment]:

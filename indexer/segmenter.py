@@ -86,12 +86,12 @@ class Segmenter:
     def _flatten(self, nodes: list[Node], defs: list[DefTag]) -> list[Node]:
         """Look through nodes that only group definitions (include guards, `extern "C"`, `if` blocks)."""
         units = {self.unit_node(t).id for t in defs}
-        starts = [t.node.start_byte for t in defs]  # defs are in file order
+        starts = [t.start for t in defs]  # defs are in file order
         flat: list[Node] = []
         for node in nodes:
             start, end = node.start_byte, node.end_byte
             candidates = defs[bisect.bisect_left(starts, start) : bisect.bisect_right(starts, end)]
-            inside = [t for t in candidates if t.node.end_byte <= end]
+            inside = [t for t in candidates if t.end <= end]
             if len(inside) > 1 and node.id not in units:
                 flat.extend(self._flatten(list(node.children), inside))
             else:

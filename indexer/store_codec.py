@@ -82,27 +82,33 @@ class EncodedFile:
     rows: Rows
 
 
-def encode_file(record: FileRecord, parsed: ParsedFile, import_keys: tuple[str, ...] = ()) -> EncodedFile:
+def encode_file(record: FileRecord, parsed: ParsedFile, import_keys: tuple[str, ...] = (),
+                ref_rows: list[tuple[str, str, int, int, str]] | None = None) -> EncodedFile:
+    """ref_rows: the references as `parse.parse_rows` gives them, instead of parsed.references."""
+    if ref_rows is None:
+        ref_rows = [(r.name, r.kind, r.line, r.column, r.segment_id) for r in parsed.references]
     path = record.path
     path_key = path.encode()
     defs: dict[str, list[Any]] = {}
-    refs: dict[str, list[list]] = {}
+    refs: dict[str, list[tuple]] = {}
     for d in parsed.definitions:
         values = DEFINITION_VALUES(d)
-        for name in {d.name, d.qualified_name}:
-            defs.setdefault(name, []).append(values)
-    for r in parsed.references:
-        refs.setdefault(r.name, []).append([r.kind, r.line, r.column, r.segment_id])
+        defs.setdefault(d.name, []).append(values)
+        if d.qualified_name != d.name:  # a fixed order: a set's order changes with the hash seed
+            defs.setdefault(d.qualified_name, []).append(values)
+    for row in ref_rows:
+        refs.setdefault(row[0], []).append(row[1:])  # [kind, line, column, segment id] in JSON
     record = replace(record, segment_ids=tuple(s.id for s in parsed.segments),
                      segment_hashes=tuple(s.content_hash for s in parsed.segments),
                      def_names=tuple(defs), ref_names=tuple(refs), def_count=len(parsed.definitions),
-                     ref_count=len(parsed.references), import_keys=tuple(import_keys))
+                     ref_count=len(ref_rows), import_keys=tuple(import_keys))
     outline = parsed.outline
+    key_tail = (SEP + path).encode()
     rows: Rows = (
         ("segments", tuple((s.id.encode(), dumps(SEGMENT_VALUES(s))) for s in parsed.segments)),
         ("outlines", ((path_key, outline.id.encode()),) if outline is not None else ()),
-        ("symbols", tuple((db_key(name, path), dumps(items)) for name, items in defs.items())),
-        ("references", tuple((db_key(name, path), dumps(items)) for name, items in refs.items())),
+        ("symbols", tuple((name.encode() + key_tail, dumps(items)) for name, items in defs.items())),
+        ("references", tuple((name.encode() + key_tail, dumps(items)) for name, items in refs.items())),
         ("imports", ((path_key, dumps([i.to_dict() for i in parsed.imports])),)),
         ("importers", tuple((db_key(key, path), b"") for key in import_keys)),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import itemgetter
 
 from tree_sitter import Node, QueryCursor
 
@@ -22,12 +22,14 @@ UNQUALIFYING_KINDS = frozenset({"type", "constant", "variable", "field"})
 _QUOTES = "\"'`<>"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class DefTag:
     kind: str
     name: str
     node: Node  # the whole definition
     name_node: Node
+    start: int  # node's byte range, read once (each Node attribute is a call into tree-sitter)
+    end: int
     is_scope: bool = False  # qualifies nested definitions without being one (Rust impl)
     qualifier: str = ""  # a scope on the same node (a Go method's receiver type)
     parent: DefTag | None = None
@@ -39,18 +41,15 @@ class DefTag:
         return self.is_scope or self.kind in CONTAINER_KINDS
 
 
-@dataclass(slots=True)
-class RefTag:
-    name: str
-    kind: str
-    node: Node
+# a reference: (start byte, name, kind); plain tuples, as there are ~200 per file
+RefTag = tuple[int, str, str]
 
 
 @dataclass
 class FileTags:
     roots: list[DefTag]  # top-level definitions and scopes, in file order
     definitions: list[DefTag]  # every definition (no scopes), in file order
-    references: list[RefTag]
+    references: list[RefTag]  # in file order, none on a definition's own name
     imports: list[Import]
     import_nodes: list[Node]  # whole import statements, for the outline
     outline_nodes: list[Node]  # other nodes the outline keeps verbatim (package clauses)
@@ -60,32 +59,34 @@ def extract_tags(spec: LanguageSpec, root: Node) -> FileTags:
     # the first pattern in the query file wins when several tag the same node
     defs: dict[tuple[int, int, str], tuple[int, DefTag]] = {}
     scopes: list[DefTag] = []
-    refs: dict[int, tuple[int, RefTag]] = {}
+    refs: dict[int, tuple[int, str, Node]] = {}  # node id -> (pattern, kind, node)
     import_nodes: dict[int, Node] = {}
     import_parts: list[tuple[str, Node]] = []
     outline_nodes: dict[int, Node] = {}
+    role_of, seen_ref, reference = _ROLES.get, refs.get, _REFERENCE  # locals: every capture passes here
     for pattern, captures in QueryCursor(tags_query(spec)).matches(root):
         for capture, nodes in captures.items():
-            action, kind, name_capture = _ROLES.get(capture) or _role(capture)
-            if action == _REFERENCE:
+            action, kind, name_capture = role_of(capture) or _role(capture)
+            if action == reference:
                 for node in nodes:
                     node_id = node.id
-                    seen = refs.get(node_id)
+                    seen = seen_ref(node_id)
                     if seen is None or seen[0] > pattern:
-                        text = (node.text or b"").decode("utf-8", "replace")
-                        refs[node_id] = (pattern, RefTag(text, kind, node))
+                        refs[node_id] = (pattern, kind, node)
             elif action == _DEFINITION:
                 names = captures.get(name_capture)
                 if names:
                     node, name_node = nodes[0], names[0]
                     name = (name_node.text or b"").decode("utf-8", "replace")
-                    key = (node.start_byte, node.end_byte, name)
+                    start, end = node.start_byte, node.end_byte
+                    key = (start, end, name)
                     seen_def = defs.get(key)
                     if seen_def is None or seen_def[0] > pattern:
-                        defs[key] = (pattern, DefTag(kind, name, node, name_node))
+                        defs[key] = (pattern, DefTag(kind, name, node, name_node, start, end))
             elif action == _SCOPE and captures.get("name.scope"):
-                name_node = captures["name.scope"][0]
-                scopes.append(DefTag("scope", _text(name_node), nodes[0], name_node, is_scope=True))
+                name_node, node = captures["name.scope"][0], nodes[0]
+                scopes.append(DefTag("scope", _text(name_node), node, name_node, node.start_byte,
+                                     node.end_byte, is_scope=True))
             elif action == _IMPORT:
                 import_nodes.update((n.id, n) for n in nodes)
             elif action == _IMPORT_PART:
@@ -95,12 +96,15 @@ def extract_tags(spec: LanguageSpec, root: Node) -> FileTags:
     statements = sorted(import_nodes.values(), key=lambda n: n.start_byte)
     roots, definitions = _build_tree([tag for _, tag in defs.values()], scopes)
     defined = {tag.name_node.id for tag in definitions}
-    references = sorted([r for node_id, (_, r) in refs.items() if node_id not in defined], key=_REF_START)
+    found = [(node.start_byte, node.text or b"", kind) for node_id, (_, kind, node) in refs.items()
+             if node_id not in defined]
+    found.sort(key=_START)  # stable: equal starts keep the order they were found in
+    references = [(start, text.decode("utf-8", "replace"), kind) for start, text, kind in found]
     return FileTags(roots, definitions, references, _group_imports(statements, import_parts), statements,
                     sorted(outline_nodes.values(), key=lambda n: n.start_byte))
 
 
-_REF_START = attrgetter("node.start_byte")
+_START = itemgetter(0)
 _DEFINITION, _SCOPE, _REFERENCE, _IMPORT, _IMPORT_PART, _OUTLINE, _OTHER = range(7)
 _ROLES: dict[str, tuple[int, str, str]] = {}  # capture name -> (action, kind, name capture)
 
@@ -127,20 +131,20 @@ def _role(capture: str) -> tuple[int, str, str]:
 
 
 def _build_tree(defs: list[DefTag], scopes: list[DefTag]) -> tuple[list[DefTag], list[DefTag]]:
-    by_range = {(d.node.start_byte, d.node.end_byte): d for d in defs}
+    by_range = {(d.start, d.end): d for d in defs}
     tree_nodes = list(defs)
     for scope in scopes:
-        same = by_range.get((scope.node.start_byte, scope.node.end_byte))
+        same = by_range.get((scope.start, scope.end))
         if same is not None:
             same.qualifier = scope.name
         else:
             tree_nodes.append(scope)
     # outer before inner; a scope before a definition on the same range
-    tree_nodes.sort(key=lambda d: (d.node.start_byte, -d.node.end_byte, not d.is_scope))
+    tree_nodes.sort(key=lambda d: (d.start, -d.end, not d.is_scope))
     roots: list[DefTag] = []
     stack: list[DefTag] = []
     for tag in tree_nodes:
-        while stack and not _encloses(stack[-1].node, tag.node):
+        while stack and not (stack[-1].start <= tag.start and tag.end <= stack[-1].end):
             stack.pop()
         if stack:
             tag.parent = stack[-1]
@@ -159,10 +163,6 @@ def _build_tree(defs: list[DefTag], scopes: list[DefTag]) -> tuple[list[DefTag],
         if tag.kind == "function" and in_container:
             tag.kind = "method"
     return roots, [t for t in tree_nodes if not t.is_scope]
-
-
-def _encloses(outer: Node, inner: Node) -> bool:
-    return outer.start_byte <= inner.start_byte and inner.end_byte <= outer.end_byte
 
 
 def _group_imports(statements: list[Node], parts: list[tuple[str, Node]]) -> list[Import]:
