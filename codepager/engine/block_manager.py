@@ -254,6 +254,17 @@ class BlockManager:
         while len(seq.block_table) < seq.num_pages():
             seq.block_table.append(self._take_free_page())
 
+    def pages_to_reserve(self, seq: Sequence, length: int) -> int:
+        """Fresh pages `seq` needs for its first `length` positions."""
+        return max(0, seq.num_pages(length) - len(seq.block_table))
+
+    def reserve(self, seq: Sequence, length: int) -> None:
+        """Pages for positions the sequence does not hold yet (a decode burst writes the KV of tokens
+        it has not reported); the table then runs ahead of the page layout until they are appended.
+        Tokens dropped after a finish never reach a hashed page: only committed pages are hashed."""
+        while len(seq.block_table) < seq.num_pages(length):
+            seq.block_table.append(self._take_free_page())
+
     def commit_computed_pages(self, seq: Sequence) -> None:
         """Register the hashes of sealed pages whose KV is now fully computed."""
         while seq.num_committed_pages < len(seq.block_table):

@@ -13,6 +13,9 @@ DEFAULT_CPU_KV_CACHE_BYTES = 256 * 1024 * 1024
 # than 2048-token chunks); on CUDA larger chunks keep the GPU busy.
 DEFAULT_BATCHED_TOKENS = {"cpu": 256}
 DEFAULT_ACCELERATOR_BATCHED_TOKENS = 2048
+# Greedy decode steps per host round trip when decode_burst is None: on CUDA the host's per-step
+# Python (~0.6 ms) would otherwise leave the GPU idle; on CPU the host work is the compute.
+DEFAULT_DECODE_BURST = {"cuda": 4}
 
 
 def _from_dict(cls: type, settings: dict[str, Any]) -> Any:
@@ -27,8 +30,9 @@ def _from_dict(cls: type, settings: dict[str, Any]) -> Any:
 @dataclass(slots=True)
 class EngineConfig:
     """KV pool size (num_pages wins over kv_cache_bytes; on CUDA without either, a share of free
-    memory), batching limits (max_num_batched_tokens None = by device: 256 on CPU, 2048 on CUDA)
-    and the context length (None = the model's)."""
+    memory), batching limits (max_num_batched_tokens None = by device: 256 on CPU, 2048 on CUDA),
+    the context length (None = the model's) and the greedy decode steps run per host
+    synchronisation (decode_burst None = by device: 4 on CUDA, 1 on CPU)."""
 
     num_pages: int | None = None
     kv_cache_bytes: int | None = None
@@ -40,6 +44,7 @@ class EngineConfig:
     device: str = "cpu"
     dtype: str | None = None
     cuda_graphs: bool = True  # decode steps replayed from CUDA graphs (CUDA only)
+    decode_burst: int | None = None  # greedy decode steps per host sync (None: 4 on CUDA, 1 on CPU)
 
     def __post_init__(self) -> None:
         if self.num_pages is not None and self.num_pages < 1:
@@ -54,6 +59,8 @@ class EngineConfig:
             raise ConfigError(f"max_num_batched_tokens must be at least 1, got {self.max_num_batched_tokens}")
         if self.max_model_len is not None and self.max_model_len < 2:
             raise ConfigError(f"max_model_len must be at least 2, got {self.max_model_len}")
+        if self.decode_burst is not None and self.decode_burst < 1:
+            raise ConfigError(f"decode_burst must be at least 1, got {self.decode_burst}")
         if self.dtype not in (None, "float32", "float16", "bfloat16"):
             raise ConfigError(f"dtype must be float32, float16 or bfloat16, got {self.dtype!r}")
 
@@ -66,6 +73,12 @@ class EngineConfig:
         if self.max_num_batched_tokens is not None:
             return self.max_num_batched_tokens
         return DEFAULT_BATCHED_TOKENS.get(device_type, DEFAULT_ACCELERATOR_BATCHED_TOKENS)
+
+    def decode_burst_for(self, device_type: str) -> int:
+        """Greedy decode steps run per host synchronisation on a device of this type."""
+        if self.decode_burst is not None:
+            return self.decode_burst
+        return DEFAULT_DECODE_BURST.get(device_type, 1)
 
 
 @dataclass(slots=True)

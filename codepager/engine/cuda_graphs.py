@@ -13,10 +13,16 @@ pinned staging copy and sends it with one copy per tensor kind. The decode kerne
 data on the host and sizes its workspace from shapes alone, which is what makes the step
 capturable. The model's output ([B, hidden]) is a static tensor overwritten by the next replay:
 callers consume it within the step.
+
+A decode burst (decode_burst.py) replays the same graphs K times with one host synchronisation:
+each step's positions, slots and pages are staged up front in a pinned buffer of its own (the
+copies are asynchronous), its input ids are copied on the device from the previous step's argmax,
+and lm_head + argmax of the real rows run on the device after each replay.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 
@@ -24,6 +30,7 @@ import torch
 
 from codepager.engine.config import EngineConfig
 from codepager.engine.decode_batch import DecodeBatchBuilder
+from codepager.engine.decode_burst import BurstPlan
 from codepager.engine.scheduler import ScheduledChunk
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.model.attention_backend import AttentionMetadata
@@ -93,6 +100,8 @@ class DecodeGraphs:
         self._builder = DecodeBatchBuilder(max_batch_size=b, max_pages=p)
         self._rows: list[int] = []  # computed tokens per chunk of the step that supports() accepted
         self._copied = torch.cuda.Event()
+        self._burst_staging: list[tuple[torch.Tensor, torch.Tensor]] = []  # pinned, one per step
+        self._burst_copied = torch.cuda.Event()
         self._graphs: dict[tuple[int, int, bool], _Captured] = {}
         self._pool = torch.cuda.graph_pool_handle()
         self.last_replayed: torch.cuda.CUDAGraph | None = None  # for benchmarks: time the GPU part
@@ -133,6 +142,41 @@ class DecodeGraphs:
         captured.graph.replay()
         self.last_replayed = captured.graph
         return captured.hidden[: bounds[-1]], list(zip(bounds, bounds[1:], strict=False))
+
+    def supports_burst(self, plan: BurstPlan) -> bool:
+        return plan.batch <= self.max_rows and plan.width <= self.max_pages
+
+    @torch.inference_mode()
+    def run_burst(
+        self, plan: BurstPlan, compute_logits: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """Greedy tokens [steps, B] (on the device, not synchronised) of the plan's decode steps."""
+        n, steps = plan.batch, plan.steps
+        batch, pages = batch_bucket(n), pages_bucket(plan.width)
+        token_count, page_count = 3 * batch, 4 * batch * pages
+        self._burst_copied.synchronize()  # the last burst's copies have left the staging buffers
+        while len(self._burst_staging) < steps:
+            self._burst_staging.append((torch.zeros(3 * self.max_rows, dtype=torch.int64, pin_memory=True),
+                                        torch.zeros(4 * self.max_rows * self.max_pages, dtype=torch.int32,
+                                                    pin_memory=True)))
+        for step, (tokens, arrays) in enumerate(self._burst_staging[:steps]):
+            plan.stage(step, tokens.numpy()[:token_count].reshape(3, batch),
+                       arrays.numpy()[:page_count].reshape(4, batch, pages))
+        out = torch.empty((steps, n), dtype=torch.int64, device=self.device)
+        key = (batch, pages, plan.has_shift)
+        for step, (tokens, arrays) in enumerate(self._burst_staging[:steps]):
+            self._tokens[:token_count].copy_(tokens[:token_count], non_blocking=True)
+            self._pages[:page_count].copy_(arrays[:page_count], non_blocking=True)
+            if step:
+                self._tokens[:n].copy_(out[step - 1])  # this step's input ids: last step's argmax
+            captured = self._graphs.get(key)
+            if captured is None:
+                captured = self._graphs[key] = self._capture(*key)
+            captured.graph.replay()
+            self.last_replayed = captured.graph
+            out[step] = compute_logits(captured.hidden[:n]).argmax(dim=-1)
+        self._burst_copied.record()
+        return out
 
     def _inputs(
         self, batch: int, pages: int, has_shift: bool,

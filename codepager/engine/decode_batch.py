@@ -26,11 +26,13 @@ from codepager.engine.sequence import PAGE_SIZE, Sequence
 
 
 @dataclass(slots=True)
-class _SeqPages:
+class SeqPages:
+    """A sequence's block table and page layout as arrays (one entry per logical page)."""
+
     table_source: list[int]  # the seq.block_table list mirrored by `table`
     table: np.ndarray  # [pages] int32
     starts: np.ndarray  # [pages] int32
-    lengths: np.ndarray  # [pages] int32, tokens held (before clipping to a chunk's end)
+    lengths: np.ndarray  # [pages] int32, tokens held (before clipping to a row's position)
     shifts: np.ndarray  # [pages] int32
     has_shift: bool
 
@@ -43,6 +45,60 @@ def _page_arrays(seq: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts, lengths, shifts
 
 
+class SeqPageCache:
+    """SeqPages of the sequences of the last step, updated incrementally. The table may run ahead
+    of the page layout (pages reserved for a decode burst)."""
+
+    def __init__(self) -> None:
+        self._seqs: dict[int, SeqPages] = {}
+
+    def retain(self, live: dict[int, SeqPages]) -> None:
+        self._seqs = live
+
+    def update(self, seq: Sequence) -> SeqPages:
+        cached = self._seqs.get(seq.seq_id)
+        table = seq.block_table
+        if cached is None or cached.table_source is not table or len(table) < len(cached.table):
+            starts, lengths, shifts = _page_arrays(seq)
+            return SeqPages(table, np.asarray(table, dtype=np.int32), starts, lengths, shifts,
+                            bool(shifts.any()))
+        if len(table) > len(cached.table):
+            new = np.asarray(table[len(cached.table):], dtype=np.int32)
+            cached.table = np.concatenate([cached.table, new])
+        num_pages = seq.num_pages()
+        if num_pages != len(cached.starts):
+            cached.starts, cached.lengths, cached.shifts = _page_arrays(seq)
+            cached.has_shift = bool(cached.shifts.any())
+        else:  # only the last page can have grown
+            cached.lengths[-1] = seq.page_entry(num_pages - 1).length
+        return cached
+
+
+def stage_row(
+    tokens: np.ndarray, arrays: np.ndarray, row: int, *, token_id: int, position: int, slot: int,
+    pages: SeqPages,
+) -> None:
+    """Write one query row: tokens [3, B] (id, position, slot) and arrays [4, B, P] (table, starts,
+    lens clipped to the keys at positions <= `position`, shifts)."""
+    count = len(pages.table)
+    tokens[0, row] = token_id
+    tokens[1, row] = position
+    tokens[2, row] = slot
+    arrays[0, row, :count] = pages.table
+    arrays[1, row, :count] = pages.starts
+    visible = np.maximum(position + 1 - pages.starts, 0)  # keys at positions <= own
+    arrays[2, row, :count] = np.minimum(visible, pages.lengths)
+    if pages.has_shift:
+        arrays[3, row, :count] = pages.shifts
+
+
+def clear_rows(tokens: np.ndarray, arrays: np.ndarray) -> None:
+    """Padding everywhere: id and position 0, slot -1 (store nothing), no pages."""
+    tokens[:2] = 0
+    tokens[2] = -1
+    arrays.fill(0)
+
+
 class DecodeBatchBuilder:
     def __init__(self, *, max_batch_size: int, max_pages: int, pin_memory: bool | None = None) -> None:
         pin = torch.cuda.is_available() if pin_memory is None else pin_memory
@@ -52,7 +108,7 @@ class DecodeBatchBuilder:
         self._pages = torch.zeros(4 * max_batch_size * max_pages, dtype=torch.int32, pin_memory=pin)
         self._tokens_np = self._tokens.numpy()
         self._pages_np = self._pages.numpy()
-        self._seqs: dict[int, _SeqPages] = {}
+        self._cache = SeqPageCache()
 
     def staged(self, batch: int, pages: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The filled staging tensors: tokens [3 * batch] and pages [4 * batch * pages] (flat)."""
@@ -64,49 +120,23 @@ class DecodeBatchBuilder:
         assert batch <= self.max_batch_size and pages <= self.max_pages
         tokens = self._tokens_np[: 3 * batch].reshape(3, batch)  # ids, positions, slots
         arrays = self._pages_np[: 4 * batch * pages].reshape(4, batch, pages)  # tables..shifts
-        tokens[:2] = 0
-        tokens[2] = -1
-        arrays.fill(0)
+        clear_rows(tokens, arrays)
         has_shift = False
-        live: dict[int, _SeqPages] = {}
+        live: dict[int, SeqPages] = {}
         row = 0
         for chunk in chunks:
             seq = chunk.seq
-            cached = live[seq.seq_id] = self._update(seq)
-            count = len(cached.table)
-            assert count == len(cached.starts) <= pages, "block table and page entries disagree"
+            cached = live[seq.seq_id] = self._cache.update(seq)
+            assert len(cached.table) == len(cached.starts) <= pages, "block table and page entries disagree"
             has_shift = has_shift or cached.has_shift
             for position in chunk.positions:
                 assert row < batch, "more computed tokens than rows"
-                tokens[0, row] = seq.token_ids[position]
-                tokens[1, row] = position
+                slot = -1
                 if position >= seq.num_cached_tokens:
-                    page, slot = seq.page_of(position)
-                    tokens[2, row] = seq.block_table[page] * PAGE_SIZE + slot
-                arrays[0, row, :count] = cached.table
-                arrays[1, row, :count] = cached.starts
-                visible = np.maximum(position + 1 - cached.starts, 0)  # keys at positions <= own
-                arrays[2, row, :count] = np.minimum(visible, cached.lengths)
-                if cached.has_shift:
-                    arrays[3, row, :count] = cached.shifts
+                    page, offset = seq.page_of(position)
+                    slot = seq.block_table[page] * PAGE_SIZE + offset
+                stage_row(tokens, arrays, row, token_id=seq.token_ids[position], position=position,
+                          slot=slot, pages=cached)
                 row += 1
-        self._seqs = live
+        self._cache.retain(live)
         return has_shift
-
-    def _update(self, seq: Sequence) -> _SeqPages:
-        cached = self._seqs.get(seq.seq_id)
-        table = seq.block_table
-        if cached is None or cached.table_source is not table or len(table) < len(cached.table):
-            starts, lengths, shifts = _page_arrays(seq)
-            return _SeqPages(table, np.asarray(table, dtype=np.int32), starts, lengths, shifts,
-                             bool(shifts.any()))
-        if len(table) > len(cached.table):
-            new = np.asarray(table[len(cached.table):], dtype=np.int32)
-            cached.table = np.concatenate([cached.table, new])
-        num_pages = seq.num_pages()
-        if num_pages != len(cached.starts):
-            cached.starts, cached.lengths, cached.shifts = _page_arrays(seq)
-            cached.has_shift = bool(cached.shifts.any())
-        else:  # only the last page can have grown
-            cached.lengths[-1] = seq.page_entry(num_pages - 1).length
-        return cached

@@ -19,13 +19,14 @@ import torch
 from codepager.engine.blend import BlendSelector
 from codepager.engine.block_manager import BlockManager
 from codepager.engine.config import EngineConfig, SamplingParams
+from codepager.engine.decode_burst import burst_length
 from codepager.engine.detokenizer import Detokenizer
 from codepager.engine.model_runner import ModelRunner, torch_dtype
 from codepager.engine.outputs import EngineStats, RequestOutput
 from codepager.engine.sampler import make_generator, sample
 from codepager.engine.scheduler import ScheduledChunk, Scheduler
 from codepager.engine.segments import SegmentHandle, Tokens
-from codepager.engine.sequence import PromptPart, Sequence
+from codepager.engine.sequence import PromptPart, Sequence, SequenceStatus
 from codepager.errors import RequestError
 from codepager.model.loader import LoadedModel, load_model
 
@@ -38,6 +39,7 @@ class _Request:
     detokenizer: Detokenizer
     generator: torch.Generator | None
     reported_tokens: int = 0
+    detokenized: int = 0  # completion tokens given to the detokenizer
     prompt_logits: dict[int, torch.Tensor] = field(default_factory=dict)  # position -> logits
 
 
@@ -59,6 +61,8 @@ class LLMEngine:
         )
         self.blend = BlendSelector(loaded.model, self.runner.k_pool, self.runner.v_pool)
         self.scheduler.select_blend = self.blend
+        self.decode_burst = self.config.decode_burst_for(self.runner.device.type)
+        self.num_decode_bursts = 0
         self._requests: dict[str, _Request] = {}
         self._undelivered: list[RequestOutput] = []
         self._ids = itertools.count()
@@ -139,11 +143,31 @@ class LLMEngine:
 
     def _step(self) -> list[RequestOutput]:
         chunks = self.scheduler.schedule()
+        if not self.scheduler.waiting:
+            steps = burst_length(chunks, max_steps=self.decode_burst, max_model_len=self.max_model_len)
+            if steps > 1 and (steps := self.scheduler.reserve_ahead([c.seq for c in chunks], steps)) > 1:
+                return self._burst(chunks, steps)
         computing = [c for c in chunks if c.positions]
         sampled: dict[int, int] = {}
         if computing:
             sampled = self._run_model(computing)
         self.scheduler.postprocess(chunks, sampled)
+        return self._collect_outputs()
+
+    def _burst(self, chunks: list[ScheduledChunk], steps: int) -> list[RequestOutput]:
+        """`steps` greedy decode steps in one host round trip (decode_burst.py), then each step's
+        tokens postprocessed in order as if it had run alone; tokens after a finish are dropped."""
+        seqs = [c.seq for c in chunks]
+        tokens = self.runner.run_burst(seqs, steps)  # [steps][len(seqs)]
+        self.num_decode_bursts += 1
+        watched = [self._requests[s.request_id] for s in seqs if s.params.stop]
+        for step_tokens in tokens:
+            live = [(seq, t) for seq, t in zip(seqs, step_tokens, strict=True)
+                    if seq.status is SequenceStatus.RUNNING]
+            step_chunks = [ScheduledChunk(seq, len(seq) - 1, len(seq)) for seq, _ in live]
+            self.scheduler.postprocess(step_chunks, {seq.seq_id: t for seq, t in live})
+            for request in watched:  # a stop string ends the request at this step, as without bursts
+                self._detokenize(request)
         return self._collect_outputs()
 
     def _run_model(self, chunks: list[ScheduledChunk]) -> dict[int, int]:
@@ -183,16 +207,24 @@ class LLMEngine:
         outputs: list[RequestOutput] = []
         for request_id, request in list(self._requests.items()):
             seq = request.seq
-            new_ids = seq.completion_token_ids[request.reported_tokens:]
-            if new_ids and seq.finish_reason == "stop" and new_ids[-1] in self._stop_ids(seq):
-                new_ids = new_ids[:-1]  # the stop token is not text
-            if request.detokenizer.add(new_ids) and not seq.is_finished:
-                self.scheduler.finish(seq, "stop")
+            self._detokenize(request)
             if seq.is_finished:
                 del self._requests[request_id]
             if seq.num_completion_tokens > request.reported_tokens or seq.is_finished:
                 outputs.append(self._output(request, finished=seq.is_finished))
         return outputs
+
+    def _detokenize(self, request: _Request) -> None:
+        """Give the detokenizer the request's new tokens; a stop string ends the request."""
+        seq = request.seq
+        new_ids = seq.completion_token_ids[request.detokenized:]
+        if not new_ids:
+            return
+        request.detokenized += len(new_ids)
+        if seq.finish_reason == "stop" and new_ids[-1] in self._stop_ids(seq):
+            new_ids = new_ids[:-1]  # the stop token is not text
+        if request.detokenizer.add(new_ids) and not seq.is_finished:
+            self.scheduler.finish(seq, "stop")
 
     def _stop_ids(self, seq: Sequence) -> list[int]:
         if seq.params.ignore_eos:
@@ -241,9 +273,10 @@ class LLMEngine:
         return [finals[i] for i in ids]
 
     def stream(self, prompt: Prompt, params: SamplingParams | None = None) -> Iterator[RequestOutput]:
-        """One request's deltas, one output per engine step: a step that produced nothing for it
-        (a prefill chunk, a wait for pages) yields an output with no new tokens, so the caller can
-        stop (close the generator) within one step of deciding to (other requests progress too)."""
+        """One request's deltas, one output per engine step (a decode burst is one step, with
+        several new tokens): a step that produced nothing for it (a prefill chunk, a wait for pages)
+        yields an output with no new tokens, so the caller can stop (close the generator) within
+        one step or burst of deciding to (other requests progress too)."""
         request_id = self.add_request(prompt, params)
         others: list[RequestOutput] = []
         try:
@@ -272,4 +305,5 @@ class LLMEngine:
             segment_hits=scheduler.segments.stats.hits, segment_misses=scheduler.segments.stats.misses,
             live_segments=len(scheduler.segments.live), num_preemptions=scheduler.num_preemptions,
             running=len(scheduler.running), waiting=len(scheduler.waiting),
+            decode_bursts=self.num_decode_bursts,
         )

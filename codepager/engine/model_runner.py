@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from codepager.engine.config import DEFAULT_CPU_KV_CACHE_BYTES, EngineConfig
 from codepager.engine.cuda_graphs import decode_graphs_for
+from codepager.engine.decode_burst import BurstPlan, BurstPlanner
 from codepager.engine.scheduler import ScheduledChunk
-from codepager.engine.sequence import PAGE_SIZE
+from codepager.engine.sequence import PAGE_SIZE, Sequence
 from codepager.errors import ConfigError
 from codepager.model.attention_backend import AttentionMetadata
 from codepager.model.decoder import CausalLM
@@ -48,6 +50,7 @@ class ModelRunner:
         self.kv_caches = [(self.k_pool[i], self.v_pool[i]) for i in range(mc.num_layers)]
         self.pool_bytes = 2 * self.k_pool.numel() * self.k_pool.element_size()
         self.decode_graphs = decode_graphs_for(model, self.kv_caches, config)  # None: eager decode
+        self.burst_planner = BurstPlanner()
 
     def _pool_pages(self, config: EngineConfig, page_bytes: int) -> int:
         if config.num_pages is not None:
@@ -114,6 +117,37 @@ class ModelRunner:
         hidden = self.model(input_ids, positions, meta, self.kv_caches)  # (T, hidden)
         bounds = meta.cu_seqlens_q.tolist()
         return ForwardResult(hidden=hidden, row_ranges=list(zip(bounds, bounds[1:], strict=False)))
+
+    @torch.inference_mode()
+    def run_burst(self, seqs: list[Sequence], steps: int) -> list[list[int]]:
+        """Greedy tokens [steps][len(seqs)] of `steps` decode steps, one host synchronisation in
+        all: step i+1's input ids are step i's argmax, on the device. Pages must be reserved."""
+        plan = self.burst_planner.plan(seqs, steps)
+        if self.decode_graphs is not None and self.decode_graphs.supports_burst(plan):
+            tokens = self.decode_graphs.run_burst(plan, self.model.compute_logits)
+        else:
+            tokens = self._eager_burst(plan)
+        return tokens.tolist()
+
+    def _eager_burst(self, plan: BurstPlan) -> torch.Tensor:
+        batch, width = plan.batch, plan.width
+        out = torch.empty((plan.steps, batch), dtype=torch.int64, device=self.device)
+        cu_seqlens = torch.arange(batch + 1, dtype=torch.int32, device=self.device)
+        for step in range(plan.steps):
+            tokens = np.empty((3, batch), dtype=np.int64)  # ids, positions, slots
+            arrays = np.empty((4, batch, width), dtype=np.int32)  # tables, starts, lens, shifts
+            plan.stage(step, tokens, arrays)
+            tokens_t = torch.from_numpy(tokens).to(self.device)
+            arrays_t = torch.from_numpy(arrays).to(self.device)
+            ids = tokens_t[0] if step == 0 else out[step - 1]
+            meta = AttentionMetadata(
+                slot_mapping=tokens_t[2], block_tables=arrays_t[0], page_starts=arrays_t[1],
+                page_lens=arrays_t[2], page_shifts=arrays_t[3] if plan.has_shift else None,
+                cu_seqlens_q=cu_seqlens, q_positions=tokens_t[1].to(torch.int32), is_decode=True,
+            )
+            hidden = self.model(ids, tokens_t[1], meta, self.kv_caches)  # (B, hidden)
+            out[step] = self.model.compute_logits(hidden).argmax(dim=-1)
+        return out
 
     @torch.inference_mode()
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -39,3 +39,4 @@ class EngineStats:
     num_preemptions: int
     running: int
     waiting: int
+    decode_bursts: int = 0  # bursts of several greedy decode steps run with one host sync

@@ -114,6 +114,17 @@ class Scheduler:
         chunks.append(chunk)
         return len(chunk.positions)
 
+    def reserve_ahead(self, seqs: list[Sequence], steps: int) -> int:
+        """Pages for `steps` decode steps of each sequence (the positions up to len + steps - 2),
+        fewer steps where free pages run short (a burst never preempts); the steps reserved."""
+        bm = self.block_manager
+        while steps > 1 and sum(bm.pages_to_reserve(s, len(s) + steps - 1) for s in seqs) > bm.num_free_pages:
+            steps -= 1
+        if steps > 1:
+            for seq in seqs:
+                bm.reserve(seq, len(seq) + steps - 1)
+        return steps
+
     def postprocess(self, chunks: list[ScheduledChunk], sampled: dict[int, int]) -> None:
         """Record this step's progress; `sampled` maps seq_id -> token for chunks that sample."""
         for chunk in chunks:

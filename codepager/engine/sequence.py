@@ -170,10 +170,11 @@ class Sequence:
 
     # -- logical pages ------------------------------------------------------------------------
 
-    def num_pages(self) -> int:
-        """Logical pages covering every current token (the last own run grows with generation)."""
+    def num_pages(self, length: int | None = None) -> int:
+        """Logical pages covering every current token, or the first `length` positions once the
+        sequence is that long (the last own run grows with generation)."""
         tail = self.spans[-1]
-        return tail.first_page + pages_for(len(self.token_ids) - tail.start)
+        return tail.first_page + pages_for((len(self.token_ids) if length is None else length) - tail.start)
 
     def page_entry(self, index: int) -> PageEntry:
         if index < len(self._fixed_entries):

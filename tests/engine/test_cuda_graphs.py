@@ -88,9 +88,9 @@ def cuda_tiny(tmp_path_factory):
     return load_model(path, device="cuda", dtype=torch.float32)
 
 
-def cuda_engine(loaded, *, cuda_graphs: bool) -> LLMEngine:
+def cuda_engine(loaded, *, cuda_graphs: bool, decode_burst: int = 1) -> LLMEngine:
     config = EngineConfig(device="cuda", num_pages=256, max_num_seqs=16, max_model_len=2048,
-                          cuda_graphs=cuda_graphs)
+                          cuda_graphs=cuda_graphs, decode_burst=decode_burst)
     return LLMEngine(loaded, config)
 
 
@@ -133,3 +133,28 @@ def test_graph_replay_hidden_states_equal_eager_forward(cuda_tiny):
 
     graph_steps(engine, prompts_for(engine, 5), compare)
     assert len(compared) >= GREEDY.max_tokens - 1 and max(compared) == 6
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("graphs", [True, False])
+def test_decode_bursts_generate_what_single_steps_generate(cuda_tiny, graphs):
+    """K=4 bursts (argmax fed back on the device, per-step pinned staging) against K=1, with
+    requests finishing at different steps of a burst and a stop token mid-burst."""
+    outputs = {}
+    for burst in (1, 4):
+        engine = cuda_engine(cuda_tiny, cuda_graphs=graphs, decode_burst=burst)
+        prompts = prompts_for(engine, 6)
+        ids = [engine.add_request(p, SamplingParams(max_tokens=9 + 5 * i, ignore_eos=True))
+               for i, p in enumerate(prompts)]
+        finals = {}
+        while engine.has_unfinished():
+            finals.update((o.request_id, o.token_ids) for o in engine.step() if o.finished)
+        outputs[burst] = [finals[i] for i in ids]
+        stop = outputs[burst][0][6]
+        [stopped] = engine.generate([prompts[0]], SamplingParams(max_tokens=40, stop_token_ids=[stop]))
+        outputs[burst].append(stopped.token_ids)
+        assert (engine.stats().decode_bursts > 0) == (burst > 1)
+        engine.block_manager.check_invariants(engine.scheduler.holders())
+        if graphs:
+            assert engine.runner.decode_graphs.num_graphs >= 1
+    assert outputs[4] == outputs[1]

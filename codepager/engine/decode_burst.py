@@ -1,0 +1,106 @@
+"""Decode bursts: several greedy decode steps per host round trip.
+
+A pure decode step (every chunk is the next token of a running, greedy sequence that keeps no
+prompt logits, and nothing waits to be admitted) can run K steps back to back with one host
+synchronisation at the end: step i+1's input token of each row is step i's argmax, fed on the
+device. Nothing else a step needs depends on token values: positions, slot mapping and page lens of
+every step are computed here up front, from pages reserved for all K tokens before the burst
+(Scheduler.reserve_ahead). Afterwards the engine postprocesses the K tokens one step at a time
+(stop ids, stop strings, max_tokens); tokens after a sequence finished are dropped. Their KV went
+to slots the sequence owned, past its kept tokens, in pages that are freed with it and never
+hashed (only pages whose tokens are all computed and kept are committed to the prefix cache).
+
+K is clipped per burst so that no sequence runs a step it would not have run one step at a time:
+to its remaining max_tokens and to the model length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codepager.engine.decode_batch import SeqPageCache, SeqPages, clear_rows, stage_row
+from codepager.engine.scheduler import ScheduledChunk
+from codepager.engine.sequence import PAGE_SIZE, Sequence
+
+
+def burst_length(chunks: list[ScheduledChunk], *, max_steps: int, max_model_len: int) -> int:
+    """Decode steps these chunks may run as one burst (1: an ordinary step). The caller checks
+    that nothing waits to be admitted."""
+    if max_steps <= 1 or not chunks:
+        return 1
+    steps = max_steps
+    for chunk in chunks:
+        seq, params = chunk.seq, chunk.seq.params
+        decoding = (chunk.end == len(seq) and chunk.start == chunk.end - 1
+                    and chunk.start >= seq.num_prompt_tokens and not seq.encode_only)
+        if not decoding or not params.greedy or params.keep_prompt_logits:
+            return 1
+        # step i samples completion token n + 1 + i and computes position len - 1 + i
+        steps = min(steps, params.max_tokens - seq.num_completion_tokens, max_model_len - len(seq) + 1)
+    return max(steps, 1)
+
+
+@dataclass(slots=True)
+class BurstPlan:
+    """The host-side inputs of every step of one burst; row b is seqs[b]."""
+
+    seqs: list[Sequence]
+    steps: int
+    first_ids: list[int]  # [B] input token of step 0; later steps take the previous argmax
+    first_positions: list[int]  # [B] position computed by step 0 (step i: + i)
+    pages: list[SeqPages]  # per row, for every step: lengths are page capacities
+    has_shift: bool
+
+    @property
+    def batch(self) -> int:
+        return len(self.seqs)
+
+    @property
+    def width(self) -> int:
+        """Block-table entries of the widest row."""
+        return max(len(p.table) for p in self.pages)
+
+    def stage(self, step: int, tokens: np.ndarray, arrays: np.ndarray) -> None:
+        """Write step `step`'s rows into tokens [3, B'] and arrays [4, B', P'] (B' >= B, P' >=
+        width; the rest is padding). Input ids of steps after the first are left 0: the caller
+        copies them from the previous step's argmax."""
+        clear_rows(tokens, arrays)
+        for row, (seq, pages) in enumerate(zip(self.seqs, self.pages, strict=True)):
+            position = self.first_positions[row] + step
+            page, offset = seq.page_of(position)
+            stage_row(tokens, arrays, row, token_id=self.first_ids[row] if step == 0 else 0,
+                      position=position, slot=int(pages.table[page]) * PAGE_SIZE + offset, pages=pages)
+
+
+class BurstPlanner:
+    def __init__(self) -> None:
+        self._cache = SeqPageCache()
+
+    def plan(self, seqs: list[Sequence], steps: int) -> BurstPlan:
+        """Inputs of `steps` decode steps of `seqs`, whose pages are reserved for all of them."""
+        live: dict[int, SeqPages] = {}
+        pages: list[SeqPages] = []
+        for seq in seqs:
+            cached = live[seq.seq_id] = self._cache.update(seq)
+            pages.append(_with_reserved_pages(seq, cached))
+        self._cache.retain(live)
+        first = [len(seq) - 1 for seq in seqs]
+        return BurstPlan(seqs=list(seqs), steps=steps, first_ids=[s.token_ids[-1] for s in seqs],
+                         first_positions=first, pages=pages, has_shift=any(p.has_shift for p in pages))
+
+
+def _with_reserved_pages(seq: Sequence, current: SeqPages) -> SeqPages:
+    """The sequence's pages with the reserved ones appended; every page of the growing tail counts
+    at its full capacity (a row's lens are clipped to its own position anyway)."""
+    tail = seq.spans[-1]
+    held = len(current.starts)
+    assert len(current.table) >= held, "fewer pages than page entries"
+    extra = np.arange(held, len(current.table), dtype=np.int32)
+    starts = np.concatenate([current.starts, tail.start + PAGE_SIZE * (extra - tail.first_page)])
+    lengths = np.concatenate([current.lengths, np.full(len(extra), PAGE_SIZE, dtype=np.int32)])
+    lengths[tail.first_page:] = PAGE_SIZE
+    shifts = np.concatenate([current.shifts, np.zeros(len(extra), dtype=np.int32)])
+    return SeqPages(current.table_source, current.table, starts.astype(np.int32), lengths, shifts,
+                    current.has_shift)
