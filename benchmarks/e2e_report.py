@@ -66,8 +66,9 @@ def _kind(name: str) -> str:
 
 
 def profile_decode(engine: LLMEngine, maker, context: int, args, steps: int = 16) -> None:
-    """Profile `steps` decode steps of one warm stream, with CUDA graphs and eager; print kernel time
-    per step by kind and the wall time per step."""
+    """Profile `steps` engine steps of one warm stream, with CUDA graphs and eager; print kernel time
+    per generated token by kind and the wall time per token (a decode burst makes one engine step
+    several tokens)."""
     from torch.profiler import ProfilerActivity, profile
 
     repo = maker.tokens(context)
@@ -79,25 +80,26 @@ def profile_decode(engine: LLMEngine, maker, context: int, args, steps: int = 16
     for mode in ("graphs", "eager"):
         engine.runner.decode_graphs = graphs if mode == "graphs" else None
         request = engine.add_request(repo + current + maker.tokens(args.typed),
-                                     SamplingParams(max_tokens=steps + 8, ignore_eos=True))
+                                     SamplingParams(max_tokens=8 * (steps + 8), ignore_eos=True))
         for _ in range(4):  # prefill of the tail and a few decode steps outside the profile
             engine.step()
+        tokens = 0
         with profile(activities=activities) as prof:
             start = time.perf_counter()
             for _ in range(steps):
-                engine.step()
-            wall = (time.perf_counter() - start) / steps
+                tokens += sum(len(out.new_token_ids) for out in engine.step() if out.request_id == request)
+            wall = (time.perf_counter() - start) / tokens
         engine.cancel(request)
         per_kind: dict[str, float] = defaultdict(float)
         for event in prof.key_averages():  # kernels, copies and memsets: device time, no CPU time
             device_us = getattr(event, "self_device_time_total", 0.0)
             if device_us > 0 and event.self_cpu_time_total == 0:
-                per_kind[_kind(event.key)] += device_us / steps
+                per_kind[_kind(event.key)] += device_us / tokens
         total = sum(per_kind.values())
-        print(f"\nprofile {mode}, 1 stream @ {context} + {args.file_tokens}: wall {wall * 1e3:.2f} ms/step, "
-              f"GPU kernels {total / 1e3:.2f} ms/step")
+        print(f"\nprofile {mode}, 1 stream @ {context} + {args.file_tokens}: {tokens} tokens in {steps} "
+              f"steps: wall {wall * 1e3:.2f} ms/token, GPU kernels {total / 1e3:.2f} ms/token")
         for kind, us in sorted(per_kind.items(), key=lambda kv: -kv[1]):
-            print(f"  {kind:42s} {us / 1e3:7.3f} ms/step")
+            print(f"  {kind:42s} {us / 1e3:7.3f} ms/token")
         if args.out is not None:
             args.out.mkdir(parents=True, exist_ok=True)
             sort = "self_cuda_time_total" if args.device == "cuda" else "self_cpu_time_total"

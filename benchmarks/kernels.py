@@ -105,7 +105,7 @@ def relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 def decode_row(q_heads: int, kv_heads: int, batch: int, length: int, copy_bw: float, gen,
-               with_sdpa: bool = True, num_splits: int | None = None) -> dict:
+               with_sdpa: bool = True, num_splits: int | None = None, config: dict | None = None) -> dict:
     copies = []
     for _ in range(copies_needed(batch * length * kv_heads * HEAD_DIM * 4)):
         kv = PagedKV(batch, length, kv_heads, gen)
@@ -113,7 +113,7 @@ def decode_row(q_heads: int, kv_heads: int, batch: int, length: int, copy_bw: fl
         copies.append((kv, q))
 
     def paged_call(kv, q):
-        return lambda: paged_decode(q=q, num_splits=num_splits, **kv.layout())
+        return lambda: paged_decode(q=q, num_splits=num_splits, config=config, **kv.layout())
 
     def sdpa_call(kv, q):
         q4 = q[:, :, None, :]  # (B, Hq, 1, D)
@@ -179,15 +179,21 @@ def markdown(rows: list[dict]) -> str:
 def sweep(gen) -> None:
     """Split counts of decode and tile configurations x split counts of extend, on the shapes
     that decide the targets."""
-    for (hq, hkv, b, length), splits in itertools.product(
-        [(12, 2, 1, 32768), (12, 2, 8, 16384)], [None, 16, 32, 64, 128],
+    decode_configs = [{"pages_per_tile": ppt, "num_warps": warps, "num_stages": stages}
+                      for ppt, warps, stages in itertools.product([2, 4, 8], [2, 4, 8], [2, 3, 4])
+                      if ppt * PAGE_SIZE >= 8 * warps]
+    for (hq, hkv, b, length), config, splits in itertools.product(
+        [(12, 2, 1, 32768), (12, 2, 8, 16384)], decode_configs, [None],
     ):
-        row = decode_row(hq, hkv, b, length, 1.0, gen, with_sdpa=False, num_splits=splits)
-        print(f"sweep decode {row['heads']} {row['shape']} splits={row['splits']}: "
+        try:
+            row = decode_row(hq, hkv, b, length, 1.0, gen, with_sdpa=False, num_splits=splits, config=config)
+        except triton.runtime.errors.OutOfResources:
+            continue
+        print(f"sweep decode {row['heads']} {row['shape']} {config} splits={row['splits']}: "
               f"{row['ms'] * 1e3:.1f} us {row['GB/s']:.0f} GB/s", flush=True)
-    configs = [(64, 2, 4, 2), (128, 8, 8, 2)]
+    configs = [(128, 4, 8, 3), (64, 4, 4, 2)]
     for (hq, hkv, new), (block_m, ppt, warps, stages), splits in itertools.product(
-        [(12, 2, 512), (28, 4, 2048), (32, 8, 512)], configs, [None, 1, 2, 4, 8],
+        [(12, 2, 512), (32, 8, 512)], configs, [None, 1, 2, 4],
     ):
         cfg = {"block_m": block_m, "pages_per_tile": ppt, "num_warps": warps, "num_stages": stages}
         row = extend_row(hq, hkv, new, gen, config=cfg, with_sdpa=False, num_splits=splits)

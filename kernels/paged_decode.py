@@ -117,9 +117,11 @@ def paged_decode(
     rope_inv_freq: torch.Tensor | None,
     scale: float,
     num_splits: int | None = None,
+    config: dict | None = None,
 ) -> torch.Tensor:
     """Triton paged decode; same contract as paged_decode_ref (page_starts is unused: a decode
-    query sees every valid key). num_splits overrides the heuristic (benchmarks)."""
+    query sees every valid key). num_splits overrides the heuristic and config (keys as in
+    DECODE_CONFIGS) the tile configuration (benchmarks)."""
     require_triton()
     num_seqs, num_q_heads, head_dim = q.shape
     num_kv_heads = k_cache.shape[2]
@@ -129,7 +131,9 @@ def paged_decode(
     has_shift = page_shifts is not None
     num_entries = block_tables.shape[1]
     group = num_q_heads // num_kv_heads
-    config = DECODE_CONFIGS["cuda" if q.is_cuda else "interpreter"]
+    base = DECODE_CONFIGS["cuda" if q.is_cuda else "interpreter"]
+    assert config is None or set(config) <= set(base), f"decode config keys are {sorted(base)}"
+    config = {**base, **(config or {})}
     if num_splits is None:
         num_splits = decode_num_splits(num_seqs=num_seqs, num_kv_heads=num_kv_heads,
                                        num_entries=num_entries, sm_count=device_sm_count(q.device))
