@@ -21,7 +21,11 @@ DECODE_SHAPES = [(2048, 1536), (1536, 1536), (17920, 1536), (1536, 8960),
                  (4608, 3584), (3584, 3584), (37888, 3584), (3584, 18944)]
 
 
-def make_inputs(m: int, n: int, k: int, dtype: torch.dtype, *, bias: bool, device: str = "cpu",
+# the interpreter tests run the real kernel where there is a GPU (the interpreter is off there)
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def make_inputs(m: int, n: int, k: int, dtype: torch.dtype, *, bias: bool, device: str = DEVICE,
                 seed: int = 0):
     gen = torch.Generator(device=device).manual_seed(seed)
     x = torch.randn(m, k, generator=gen, device=device).to(dtype)
@@ -66,7 +70,7 @@ def test_strided_rows_and_out():
     x_wide, weight, b = make_inputs(4, 24, 96, torch.float32, bias=True)
     x = x_wide[:, :64]
     weight = weight[:, :64].contiguous()
-    out_wide = torch.full((4, 40), 7.0)
+    out_wide = torch.full((4, 40), 7.0, device=DEVICE)
     out = out_wide[:, 8:32]
     returned = small_m_linear(x=x, weight=weight, bias=b, out=out)
     assert returned.data_ptr() == out.data_ptr()
@@ -76,7 +80,7 @@ def test_strided_rows_and_out():
 
 def test_reference_is_linear():
     x, weight, b = make_inputs(2, 8, 16, torch.float32, bias=True)
-    out = torch.empty(2, 8)
+    out = torch.empty(2, 8, device=DEVICE)
     assert small_m_linear_ref(x=x, weight=weight, bias=b, out=out) is out
     torch.testing.assert_close(out, F.linear(x, weight, b))
 
