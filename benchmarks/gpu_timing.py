@@ -1,4 +1,4 @@
-"""Steady-state GPU timing shared by the kernel benchmarks (the same method as benchmarks/kernels.py).
+"""Steady-state GPU timing and the report helpers shared by the kernel benchmarks.
 
 A kernel is timed as an engine runs it layer after layer: a CUDA graph of back-to-back calls cycling
 over enough copies of the inputs that they cannot stay in the 50 MB L2 (at least 4x its size), timed
@@ -48,3 +48,20 @@ def copy_bandwidth(dtype: torch.dtype = torch.bfloat16) -> float:
     dst = torch.empty_like(src)
     ms = median_ms(lambda: dst.copy_(src))
     return 2 * src.numel() * src.element_size() / (ms * 1e-3)
+
+
+def markdown(rows: list[dict]) -> str:
+    """A markdown table of dict rows (the first row's keys are the columns)."""
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def report(text: str, markdown_path: str | None) -> None:
+    """Print the tables and write them to markdown_path too, when given."""
+    print(text)
+    if markdown_path:
+        with open(markdown_path, "w", encoding="utf-8") as handle:
+            handle.write(text)

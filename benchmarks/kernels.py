@@ -22,7 +22,7 @@ import sys
 import torch
 import torch.nn.functional as F
 import triton
-from triton.testing import do_bench
+from gpu_timing import copies_needed, copy_bandwidth, markdown, report, steady_ms  # benchmarks/ on sys.path
 
 from codepager.kernels.paged_decode import decode_num_splits, paged_decode
 from codepager.kernels.paged_extend import EXTEND_CONFIGS, paged_extend
@@ -34,42 +34,6 @@ EXTEND_NEW = [512, 2048]
 CACHED = 16384
 HEAD_DIM = 128
 DTYPE = torch.bfloat16
-
-
-def median_ms(fn) -> float:
-    return do_bench(fn, warmup=25, rep=200, return_mode="median")
-
-
-L2_BYTES = 50 * 2**20
-MIN_CALLS_PER_GRAPH = 8
-
-
-def copies_needed(input_bytes: int) -> int:
-    return max(1, -(-4 * L2_BYTES // input_bytes))
-
-
-def steady_ms(fns: list) -> float:
-    """Median time of one call when fns (one per input copy) run back to back in a CUDA graph."""
-    calls = len(fns) * -(-MIN_CALLS_PER_GRAPH // len(fns))
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for fn in fns:
-            fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for i in range(calls):
-            fns[i % len(fns)]()
-    return median_ms(graph.replay) / calls
-
-
-def copy_bandwidth() -> float:
-    """Bytes read + written per second by a 1 GiB device-to-device copy."""
-    src = torch.randn(2**29, device="cuda", dtype=DTYPE)
-    dst = torch.empty_like(src)
-    ms = median_ms(lambda: dst.copy_(src))
-    return 2 * src.numel() * src.element_size() / (ms * 1e-3)
 
 
 class PagedKV:
@@ -168,14 +132,6 @@ def extend_row(q_heads: int, kv_heads: int, new: int, gen, config: dict | None =
             "sdpa TFLOP/s": flops / (sdpa_ms * 1e-3) / 1e12, "paged/sdpa": ms / sdpa_ms, "rel err": err}
 
 
-def markdown(rows: list[dict]) -> str:
-    cols = list(rows[0])
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def sweep(gen) -> None:
     """Split counts of decode and tile configurations x split counts of extend, on the shapes
     that decide the targets."""
@@ -268,10 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"{header}\n\ndevice-to-device copy: {copy_bw / 1e9:.0f} GB/s (read + written)\n\n"
             f"decode\n\n{markdown(decode_rows)}\n\nextend (config {EXTEND_CONFIGS['cuda']})\n\n"
             f"{markdown(extend_rows)}\n")
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    report(text, args.markdown)
     return 0
 
 

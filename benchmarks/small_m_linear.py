@@ -32,7 +32,7 @@ if SMOKE:
 
 import torch.nn.functional as F  # noqa: E402
 import triton  # noqa: E402
-from gpu_timing import copies_needed, copy_bandwidth, steady_ms  # noqa: E402  (benchmarks/ is on sys.path)
+from gpu_timing import copies_needed, copy_bandwidth, markdown, report, steady_ms  # noqa: E402  (benchmarks/ is on sys.path)
 
 from codepager.kernels.paged_tiles import device_sm_count  # noqa: E402
 from codepager.kernels.small_m_linear import (  # noqa: E402
@@ -109,14 +109,6 @@ def measure_row(model: str, proj: str, n: int, k: int, m: int, copy_bw: float, t
             "ours GB/s": ours_bw / 1e9, "ours % copy": 100 * ours_bw / copy_bw,
             "cuBLAS % copy": 100 * cublas_bw / copy_bw, "speedup": cublas_ms / ours_ms,
             "rel err": problem.relative_error()}
-
-
-def markdown(rows: list[dict]) -> str:
-    cols = list(rows[0])
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def step_totals(rows: list[dict]) -> list[dict]:
@@ -219,10 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     text = (f"{header}\n\ndevice-to-device copy: {copy_bw / 1e9:.0f} GB/s (read + written)\n\n"
             f"{markdown(rows)}\n\nper decode step (4 projections x layers, lm_head excluded)\n\n"
             f"{markdown(step_totals(rows))}\n")
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    report(text, args.markdown)
     return 0
 
 
