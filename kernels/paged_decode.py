@@ -22,14 +22,12 @@ import torch
 from codepager.kernels.paged_extend import paged_extend_ref
 from codepager.kernels.paged_layout import PAGE_SIZE, check_paged_inputs
 from codepager.kernels.paged_tiles import (
-    accumulate_tile,
     device_sm_count,
     dot_precision,
     even_splits,
+    fold_tile,
     load_query_rows,
     merge_splits,
-    tile_scores,
-    tile_slots,
 )
 from codepager.kernels.triton_import import require_triton, tl, triton
 
@@ -67,17 +65,12 @@ def _decode_split_kernel(
     m_i = tl.full([BLOCK_H], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
     acc = tl.zeros([BLOCK_H, HEAD_DIM], dtype=tl.float32)
-    for entry0 in range(first, end, PAGES_PER_TILE):
-        entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
-        shift = tl.zeros_like(slot)
-        if HAS_SHIFT:
-            shift = tl.load(shifts_row + entry, mask=valid, other=0)
-        key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
-        scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
-                             HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
-        scores = tl.where(valid[None, :], scores * scale_log2, float("-inf"))  # (BLOCK_H, BLOCK_N)
-        value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
-        m_i, l_i, acc = accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
+    for entry0 in range(first, end, PAGES_PER_TILE):  # a decode query sees every valid key
+        m_i, l_i, acc = fold_tile(
+            q, q_lo, q_hi, 0, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, table_row,
+            shifts_row, inv_freq_ptr, entry0, end, kv_head, scale_log2,
+            stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+            HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, False)
 
     has_keys = l_i > 0
     out = acc / tl.where(has_keys, l_i, 1.0)[:, None]

@@ -30,14 +30,12 @@ import torch
 
 from codepager.kernels.paged_layout import PAGE_SIZE, check_paged_inputs, gather_sequence_kv
 from codepager.kernels.paged_tiles import (
-    accumulate_tile,
     device_sm_count,
     dot_precision,
     even_splits,
+    fold_tile,
     load_query_rows,
     merge_splits,
-    tile_scores,
-    tile_slots,
 )
 from codepager.kernels.triton_import import require_triton, tl, triton
 
@@ -58,33 +56,6 @@ def _causal_bounds(starts_row, lens_row, first, end, q_min, q_max, SEARCH_BLOCK:
         full_end = tl.minimum(full_end, tl.min(tl.where(used & (start + length - 1 > q_min), entries, end)))
         causal_end = tl.maximum(causal_end, tl.max(tl.where(used & (start <= q_max), entries + 1, first)))
     return full_end, causal_end
-
-
-@triton.jit
-def _extend_tile(
-    q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row, shifts_row,
-    inv_freq_ptr, entry0, end, kv_head, scale_log2,
-    stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
-    HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
-    HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr, CAUSAL: tl.constexpr,
-):
-    """Fold one tile of keys (table entries entry0.. below end) into the online softmax; CAUSAL
-    masks keys after each query's position."""
-    entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
-    shift = tl.zeros_like(slot)
-    if HAS_SHIFT:
-        shift = tl.load(shifts_row + entry, mask=valid, other=0)
-    key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
-    scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
-                         HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
-    if CAUSAL:
-        key_pos = tl.load(starts_row + entry, mask=valid, other=0) + slot
-        allowed = valid[None, :] & (key_pos[None, :] <= q_pos[:, None])  # (BLOCK_M, BLOCK_N)
-    else:
-        allowed = valid[None, :]
-    scores = tl.where(allowed, scores * scale_log2, float("-inf"))
-    value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
-    return accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
 
 
 @triton.jit
@@ -132,13 +103,13 @@ def _extend_kernel(
     # whole tiles of keys every query of the block sees need no causal mask
     unmasked_end = first + (full_end - first) // PAGES_PER_TILE * PAGES_PER_TILE
     for entry0 in range(first, unmasked_end, PAGES_PER_TILE):
-        m_i, l_i, acc = _extend_tile(
+        m_i, l_i, acc = fold_tile(
             q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
             shifts_row, inv_freq_ptr, entry0, unmasked_end, kv_head, scale_log2,
             stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
             HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, False)
     for entry0 in range(unmasked_end, causal_end, PAGES_PER_TILE):
-        m_i, l_i, acc = _extend_tile(
+        m_i, l_i, acc = fold_tile(
             q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
             shifts_row, inv_freq_ptr, entry0, causal_end, kv_head, scale_log2,
             stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,

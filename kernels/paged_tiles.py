@@ -101,6 +101,34 @@ def accumulate_tile(
 
 
 @triton.jit
+def fold_tile(
+    q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row, shifts_row,
+    inv_freq_ptr, entry0, end, kv_head, scale_log2,
+    stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+    HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
+    HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr, CAUSAL: tl.constexpr,
+):
+    """Fold one tile of keys (table entries entry0.. below end) into the online softmax of the rows
+    q (see tile_scores for q / q_lo / q_hi); CAUSAL masks keys after each row's position q_pos
+    (without it q_pos and starts_row are not read). Returns the new (m_i, l_i, acc)."""
+    entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
+    shift = tl.zeros_like(slot)
+    if HAS_SHIFT:
+        shift = tl.load(shifts_row + entry, mask=valid, other=0)
+    key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
+    scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
+                         HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
+    if CAUSAL:
+        key_pos = tl.load(starts_row + entry, mask=valid, other=0) + slot
+        allowed = valid[None, :] & (key_pos[None, :] <= q_pos[:, None])  # (BLOCK_M, BLOCK_N)
+    else:
+        allowed = valid[None, :]
+    scores = tl.where(allowed, scores * scale_log2, float("-inf"))
+    value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
+    return accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
+
+
+@triton.jit
 def _merge_splits_kernel(
     part_out_ptr, part_lse_ptr, out_ptr, num_splits,
     stride_out_seq, stride_out_head,
