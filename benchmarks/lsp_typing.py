@@ -155,6 +155,8 @@ async def storm(args: argparse.Namespace, repo: Path, server: subprocess.Popen, 
         await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
     await asyncio.gather(*tasks)
     memory_end = rss_mb(server.pid)
+    engine_before = (await status(client))["engine"]
+    load_before = os.getloadavg()[0]
     sent = time.perf_counter()
     invoked = types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)
     cursor = types.Position(line=line, character=character)
@@ -163,6 +165,7 @@ async def storm(args: argparse.Namespace, repo: Path, server: subprocess.Popen, 
     settle = await client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, final)
     settle_ms = (time.perf_counter() - sent) * 1000
     server_status = await status(client)
+    engine_after = server_status["engine"]
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
@@ -174,6 +177,14 @@ async def storm(args: argparse.Namespace, repo: Path, server: subprocess.Popen, 
         "latency_ms_answered": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
                                 "mean": round(statistics.fmean(latencies), 2) if latencies else None},
         "after_typing_ms": round(settle_ms, 2), "after_typing_items": len(settle.items),
+        # where the wait went: prompt tokens computed vs reused, decode steps, and how busy the CPU was
+        "after_typing_job": {
+            "seconds": (server_status.get("last_job") or {}).get("seconds"),
+            "engine_outputs": (server_status.get("last_job") or {}).get("steps"),
+            "tokens_computed": engine_after["tokens_computed"] - engine_before["tokens_computed"],
+            "prefix_cache_hit_tokens": (engine_after["prefix_cache_hit_tokens"]
+                                        - engine_before["prefix_cache_hit_tokens"]),
+            "load_average_1min": round(load_before, 2)},
         "memory_mb": {"start": round(memory_start, 1), "peak": round(memory_peak, 1),
                       "end": round(memory_end, 1)},
         "server_requests": server_status["requests"], "engine_unfinished": server_status["engine"].get(
