@@ -31,8 +31,9 @@ def _from_dict(cls: type, settings: dict[str, Any]) -> Any:
 class EngineConfig:
     """KV pool size (num_pages wins over kv_cache_bytes; on CUDA without either, a share of free
     memory), batching limits (max_num_batched_tokens None = by device: 256 on CPU, 2048 on CUDA),
-    the context length (None = the model's) and the greedy decode steps run per host
-    synchronisation (decode_burst None = by device: 4 on CUDA, 1 on CPU)."""
+    the context length (None = the model's), the greedy decode steps run per host
+    synchronisation (decode_burst None = by device: 4 on CUDA, 1 on CPU) and torch's CPU threads
+    (cpu_threads None = torch's default; set process-wide when the engine runs on the CPU)."""
 
     num_pages: int | None = None
     kv_cache_bytes: int | None = None
@@ -45,6 +46,7 @@ class EngineConfig:
     dtype: str | None = None
     cuda_graphs: bool = True  # decode steps replayed from CUDA graphs (CUDA only)
     decode_burst: int | None = None  # greedy decode steps per host sync (None: 4 on CUDA, 1 on CPU)
+    cpu_threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
 
     def __post_init__(self) -> None:
         if self.num_pages is not None and self.num_pages < 1:
@@ -61,6 +63,8 @@ class EngineConfig:
             raise ConfigError(f"max_model_len must be at least 2, got {self.max_model_len}")
         if self.decode_burst is not None and self.decode_burst < 1:
             raise ConfigError(f"decode_burst must be at least 1, got {self.decode_burst}")
+        if self.cpu_threads is not None and self.cpu_threads < 1:
+            raise ConfigError(f"cpu_threads must be at least 1, got {self.cpu_threads}")
         if self.dtype not in (None, "float32", "float16", "bfloat16"):
             raise ConfigError(f"dtype must be float32, float16 or bfloat16, got {self.dtype!r}")
 

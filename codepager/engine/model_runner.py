@@ -41,6 +41,9 @@ class ModelRunner:
         weight = next(model.parameters())
         self.device = weight.device
         self.dtype = weight.dtype
+        if self.device.type == "cpu" and config.cpu_threads is not None:
+            # process-wide: on a loaded 2-core box 1 thread decodes ~4.7x faster than 2 (decisions)
+            torch.set_num_threads(config.cpu_threads)
         mc = model.config
         page_bytes = 2 * mc.num_layers * PAGE_SIZE * mc.num_kv_heads * mc.head_dim * weight.element_size()
         self.num_pages = self._pool_pages(config, page_bytes)

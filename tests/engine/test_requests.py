@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from codepager.engine.config import EngineConfig, SamplingParams
 from codepager.errors import ConfigError, RequestError
@@ -109,3 +110,16 @@ def test_settings_reject_unknown_and_invalid_values():
         SamplingParams(top_p=0)
     with pytest.raises(ConfigError, match="unknown SamplingParams"):
         SamplingParams.from_dict({"temp": 1})
+
+
+def test_cpu_threads_setting_sets_torch_threads_and_rejects_zero(make_engine):
+    with pytest.raises(ConfigError, match="cpu_threads"):
+        EngineConfig(cpu_threads=0)
+    before = torch.get_num_threads()
+    try:
+        engine = make_engine(cpu_threads=1)
+        assert torch.get_num_threads() == 1
+        [out] = engine.generate(["x = "], SamplingParams(max_tokens=3))
+        assert len(out.token_ids) == 3
+    finally:
+        torch.set_num_threads(before)
