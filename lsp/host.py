@@ -72,6 +72,8 @@ class AssistantHost:
         self.current: JobInfo | None = None
         self.last: JobInfo | None = None
         self.jobs_run = 0
+        self.cpu_threads: int | None = None  # torch's CPU threads, once the worker has set them
+        self._default_cpu_threads: int | None = None
         self._buffers_lock = threading.Lock()
         self._buffers: dict[Path, str] = {}  # open buffers by absolute path (the latest text)
         self._dirty: dict[Path, bool] = {}  # path -> still open (False: closed, drop its overlay)
@@ -107,6 +109,8 @@ class AssistantHost:
         previous, self.settings = self.settings, settings
         changed = previous.changed_fields(settings) if previous else set(ASSISTANT_FIELDS)
         try:
+            if previous is None or "cpu_threads" in changed:
+                self._apply_cpu_threads(settings)
             if self.engine is None or changed & set(MODEL_FIELDS):
                 self._close_assistants(list(self.assistants))
                 self._set_state(LOADING, f"loading model {self._model_dir(settings)}", None, report)
@@ -123,6 +127,16 @@ class AssistantHost:
         files = sum(s.get("files", 0) for s in self.index_status.values())
         self._set_state(READY, f"ready: {files} files in {len(self.assistants)} root(s)", 100, report)
 
+    def _apply_cpu_threads(self, settings: ServerSettings) -> None:
+        """torch's threads are process-wide: a change applies without reloading the model; null
+        brings back the count torch had before the first change."""
+        import torch
+
+        if self._default_cpu_threads is None:
+            self._default_cpu_threads = torch.get_num_threads()
+        torch.set_num_threads(settings.cpu_threads or self._default_cpu_threads)
+        self.cpu_threads = torch.get_num_threads()
+
     def _model_dir(self, settings: ServerSettings) -> Path:
         from codepager.assistant_config import AssistantConfig
 
@@ -136,7 +150,8 @@ class AssistantHost:
 
         return AssistantConfig(model_dir=self._model_dir(settings), max_tokens=settings.max_tokens,
                                watch=True,
-                               engine=EngineConfig(device=settings.resolved_device()),
+                               engine=EngineConfig(device=settings.resolved_device(),
+                                                   cpu_threads=settings.cpu_threads),
                                context=ContextConfig(repo_budget_tokens=settings.context_budget))
 
     def _load_engine(self, settings: ServerSettings) -> None:
@@ -289,7 +304,7 @@ class AssistantHost:
             "state": self.state, "message": self.message, "percentage": self.percentage,
             "model": dict(self.model), "device": self.model.get("device"),
             "roots": [str(r) for r in self.assistants], "index": list(self.index_status.values()),
-            "engine": dict(self.engine_stats), "jobs_run": self.jobs_run,
+            "engine": dict(self.engine_stats), "jobs_run": self.jobs_run, "cpu_threads": self.cpu_threads,
             "current_job": current.to_dict() if current else None,
             "last_job": self.last.to_dict() if self.last else None,
         }

@@ -1,6 +1,7 @@
 """The server's settings, from `initializationOptions` and `workspace/didChangeConfiguration`.
 
-Clients send `{"codepager": {"modelPath", "device", "contextBudget", "maxTokens", "debounceMs"}}`
+Clients send `{"codepager": {"modelPath", "device", "contextBudget", "maxTokens", "debounceMs",
+"cpuThreads"}}`
 (camelCase; a flat object is accepted too). A bad value is reported and the previous value kept;
 an unknown key is reported and ignored. `null` means "the server's default".
 """
@@ -18,10 +19,13 @@ SECTION = "codepager"
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
 INTEGER_RANGES = {"context_budget": (0, 131072), "max_tokens": (1, 4096), "debounce_ms": (0, 5000)}
 CAMEL_TO_FIELD = {"modelPath": "model_path", "device": "device", "contextBudget": "context_budget",
-                  "maxTokens": "max_tokens", "debounceMs": "debounce_ms"}
+                  "maxTokens": "max_tokens", "debounceMs": "debounce_ms", "cpuThreads": "cpu_threads"}
+MAX_CPU_THREADS = 256
 # Settings whose change needs the model reloaded / the per-root assistants rebuilt.
 MODEL_FIELDS = ("model_path", "device")
 ASSISTANT_FIELDS = ("model_path", "device", "context_budget")
+# Settings the worker host applies (a restart of the host, which reloads only what they touch).
+HOST_FIELDS = (*ASSISTANT_FIELDS, "cpu_threads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class ServerSettings:
     context_budget: int = 1536  # tokens of repository context per completion (0: in-file only)
     max_tokens: int = 64
     debounce_ms: int = 75  # a completion waits this long for a newer keystroke before starting
+    cpu_threads: int | None = None  # torch's threads for a CPU engine (None: torch's default)
 
     def __post_init__(self) -> None:
         model, device = self.model_path, self.device
@@ -38,6 +43,11 @@ class ServerSettings:
             raise ConfigError(f"modelPath must be a non-empty string or null, got {self.model_path!r}")
         if device is not None and (not isinstance(device, str) or not DEVICE_PATTERN.match(device)):
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        threads = self.cpu_threads
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or not 1 <= threads <= MAX_CPU_THREADS):
+            raise ConfigError(f"cpuThreads must be null or an integer in [1, {MAX_CPU_THREADS}], "
+                              f"got {threads!r}")
         for name, (low, high) in INTEGER_RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -7,7 +7,7 @@ import logging
 from lsprotocol import types
 
 from codepager.lsp.server import CodepagerServer
-from codepager.lsp.settings import ASSISTANT_FIELDS, SECTION
+from codepager.lsp.settings import HOST_FIELDS, SECTION
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def register(server: CodepagerServer) -> None:
                 return
         changed = ls.update_settings(options)
         log.info("settings now %s (changed: %s)", ls.settings.to_dict(), sorted(changed) or "nothing")
-        if changed & set(ASSISTANT_FIELDS) and ls.startup is not None:  # else initialized starts it
+        if changed & set(HOST_FIELDS) and ls.startup is not None:  # else initialized starts it
             ls.start_host()
 
 

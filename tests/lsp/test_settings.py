@@ -9,7 +9,7 @@ from codepager.lsp.settings import ServerSettings, apply_options
 def test_defaults_and_camel_case_round_trip():
     settings = ServerSettings()
     assert settings.to_dict() == {"modelPath": None, "device": None, "contextBudget": 1536, "maxTokens": 64,
-                                  "debounceMs": 75}
+                                  "debounceMs": 75, "cpuThreads": None}
 
 
 def test_section_and_flat_objects():
@@ -42,3 +42,15 @@ def test_changed_fields():
 def test_construction_validates():
     with pytest.raises(ConfigError, match="maxTokens"):
         ServerSettings(max_tokens=0)
+
+
+def test_cpu_threads_is_null_or_a_positive_integer():
+    new, problems = apply_options(ServerSettings(), {"codepager": {"cpuThreads": 1}})
+    assert problems == [] and new.cpu_threads == 1
+    for bad in (0, 257, 1.5, True, "2"):
+        same, problems = apply_options(new, {"cpuThreads": bad})
+        assert same.cpu_threads == 1 and len(problems) == 1 and "cpuThreads" in problems[0]
+    new, problems = apply_options(new, {"cpuThreads": None})
+    assert problems == [] and new.cpu_threads is None
+    with pytest.raises(ConfigError, match="cpuThreads"):
+        ServerSettings(cpu_threads=0)

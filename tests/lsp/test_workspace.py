@@ -68,6 +68,19 @@ async def test_explain_reports_progress(client, roots):
     assert explained and isinstance(explained[0][-1], types.WorkDoneProgressEnd)
 
 
+async def test_cpu_threads_setting_applies_without_a_reload(client, roots):
+    first = await wait_until(client, lambda s: s["state"] == "ready" and s["cpu_threads"] is not None)
+    default, fingerprint = first["cpu_threads"], first["model"]["fingerprint"]
+    wanted = 1 if default != 1 else 2
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"codepager": {"cpuThreads": wanted}}))
+    current = await wait_until(client, lambda s: s["state"] == "ready" and s["cpu_threads"] == wanted)
+    assert current["model"]["fingerprint"] == fingerprint
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"codepager": {"cpuThreads": None}}))
+    await wait_until(client, lambda s: s["state"] == "ready" and s["cpu_threads"] == default)
+
+
 async def test_model_setting_change_reloads_and_bad_model_is_reported(client, roots, tiny_model, tmp_path):
     client.messages.clear()
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(

@@ -13,6 +13,8 @@ export interface CodepagerSettings {
     contextBudget: number;
     maxTokens: number;
     debounceMs: number;
+    /** torch's CPU threads in the server; 0 leaves torch's default. */
+    cpuThreads: number;
     traceServer: TraceLevel;
 }
 
@@ -26,6 +28,7 @@ export interface ServerSettings {
     contextBudget: number;
     maxTokens: number;
     debounceMs: number;
+    cpuThreads: number | null;
 }
 
 export const SECTION = 'codepager';
@@ -38,13 +41,14 @@ export const DEFAULT_SETTINGS: Readonly<CodepagerSettings> = Object.freeze({
     contextBudget: 1536,
     maxTokens: 64,
     debounceMs: 75,
+    cpuThreads: 0,
     traceServer: 'off',
 });
 
 /** Keys whose change needs a new server process. */
 const RESTART_KEYS = ['enable', 'interpreter'] as const;
 /** Keys the running server takes through `workspace/didChangeConfiguration`. */
-const SERVER_KEYS = ['modelPath', 'device', 'contextBudget', 'maxTokens', 'debounceMs'] as const;
+const SERVER_KEYS = ['modelPath', 'device', 'contextBudget', 'maxTokens', 'debounceMs', 'cpuThreads'] as const;
 
 const DEVICE_PATTERN = /^(auto|cpu|cuda(:[0-9]+)?)$/;
 const TRACE_LEVELS: readonly TraceLevel[] = ['off', 'messages', 'verbose'];
@@ -54,10 +58,11 @@ interface IntegerRange {
     max: number;
 }
 
-const INTEGER_RANGES: Record<'contextBudget' | 'maxTokens' | 'debounceMs', IntegerRange> = {
+const INTEGER_RANGES: Record<'contextBudget' | 'maxTokens' | 'debounceMs' | 'cpuThreads', IntegerRange> = {
     contextBudget: { min: 0, max: 131072 },
     maxTokens: { min: 1, max: 4096 },
     debounceMs: { min: 0, max: 5000 },
+    cpuThreads: { min: 0, max: 256 },
 };
 
 /** Reads one key under `codepager` (e.g. `"maxTokens"`, `"trace.server"`); undefined when unset. */
@@ -153,6 +158,7 @@ export function toServerSettings(settings: CodepagerSettings): ServerSettings {
         contextBudget: settings.contextBudget,
         maxTokens: settings.maxTokens,
         debounceMs: settings.debounceMs,
+        cpuThreads: settings.cpuThreads === 0 ? null : settings.cpuThreads,
     };
 }
 

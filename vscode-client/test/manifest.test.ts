@@ -24,6 +24,7 @@ describe('package.json', () => {
             'codepager.contextBudget': DEFAULT_SETTINGS.contextBudget,
             'codepager.maxTokens': DEFAULT_SETTINGS.maxTokens,
             'codepager.debounceMs': DEFAULT_SETTINGS.debounceMs,
+            'codepager.cpuThreads': DEFAULT_SETTINGS.cpuThreads,
             'codepager.trace.server': DEFAULT_SETTINGS.traceServer,
         };
         assert.deepEqual(Object.keys(properties).sort(), Object.keys(expected).sort());

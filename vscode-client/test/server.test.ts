@@ -34,7 +34,9 @@ describe('clientOptions', () => {
 
     it('passes the server settings as initialization options', () => {
         assert.deepEqual(options.initializationOptions, {
-            codepager: { modelPath: null, device: null, contextBudget: 1536, maxTokens: 32, debounceMs: 75 },
+            codepager: {
+                modelPath: null, device: null, contextBudget: 1536, maxTokens: 32, debounceMs: 75, cpuThreads: null,
+            },
         });
     });
 

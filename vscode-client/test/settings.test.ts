@@ -32,6 +32,7 @@ describe('resolveSettings', () => {
                 contextBudget: 4096,
                 maxTokens: 128,
                 debounceMs: 0,
+                cpuThreads: 1,
                 'trace.server': 'verbose',
             }),
             PATHS,
@@ -45,13 +46,17 @@ describe('resolveSettings', () => {
             contextBudget: 4096,
             maxTokens: 128,
             debounceMs: 0,
+            cpuThreads: 1,
             traceServer: 'verbose',
         });
     });
 
     it('replaces each invalid value by its default and names the problem', () => {
         const { settings, problems } = resolveSettings(
-            reader({ device: 'gpu', maxTokens: 0, contextBudget: 1.5, enable: 'yes', 'trace.server': 'loud', modelPath: 7 }),
+            reader({
+                device: 'gpu', maxTokens: 0, contextBudget: 1.5, enable: 'yes', 'trace.server': 'loud', modelPath: 7,
+                cpuThreads: -1,
+            }),
             PATHS,
         );
         assert.equal(settings.device, 'auto');
@@ -60,7 +65,8 @@ describe('resolveSettings', () => {
         assert.equal(settings.enable, true);
         assert.equal(settings.traceServer, 'off');
         assert.equal(settings.modelPath, '');
-        assert.equal(problems.length, 6);
+        assert.equal(settings.cpuThreads, 0);
+        assert.equal(problems.length, 7);
         assert.ok(problems.some((p) => p.startsWith('codepager.device: "gpu"')));
         assert.ok(problems.some((p) => p.startsWith('codepager.maxTokens: 0 is not an integer in [1, 4096]')));
         assert.ok(problems.every((p) => !p.includes('\n')));
@@ -84,11 +90,15 @@ describe('expandPath', () => {
 describe('serverConfiguration', () => {
     it('sends only the server keys, camelCase, under codepager; defaults chosen by the server as null', () => {
         assert.deepEqual(serverConfiguration({ ...DEFAULT_SETTINGS, interpreter: '/usr/bin/python3' }), {
-            codepager: { modelPath: null, device: null, contextBudget: 1536, maxTokens: 64, debounceMs: 75 },
+            codepager: {
+                modelPath: null, device: null, contextBudget: 1536, maxTokens: 64, debounceMs: 75, cpuThreads: null,
+            },
         });
-        const chosen = serverConfiguration({ ...DEFAULT_SETTINGS, modelPath: '/m', device: 'cuda:0' }).codepager;
+        const chosen = serverConfiguration({ ...DEFAULT_SETTINGS, modelPath: '/m', device: 'cuda:0', cpuThreads: 2 })
+            .codepager;
         assert.equal(chosen.modelPath, '/m');
         assert.equal(chosen.device, 'cuda:0');
+        assert.equal(chosen.cpuThreads, 2);
     });
 });
 
