@@ -128,8 +128,8 @@ class AssistantHost:
         self._set_state(READY, f"ready: {files} files in {len(self.assistants)} root(s)", 100, report)
 
     def _apply_cpu_threads(self, settings: ServerSettings) -> None:
-        """torch's threads are process-wide: a change applies without reloading the model; null
-        brings back the count torch had before the first change."""
+        """torch's threads are process-wide, so the host sets them (not EngineConfig.cpu_threads):
+        a change applies without reloading the model; null brings back torch's own count."""
         import torch
 
         if self._default_cpu_threads is None:
@@ -150,8 +150,7 @@ class AssistantHost:
 
         return AssistantConfig(model_dir=self._model_dir(settings), max_tokens=settings.max_tokens,
                                watch=True,
-                               engine=EngineConfig(device=settings.resolved_device(),
-                                                   cpu_threads=settings.cpu_threads),
+                               engine=EngineConfig(device=settings.resolved_device()),
                                context=ContextConfig(repo_budget_tokens=settings.context_budget))
 
     def _load_engine(self, settings: ServerSettings) -> None:
