@@ -164,17 +164,17 @@ class DecodeGraphs:
                        arrays.numpy()[:page_count].reshape(4, batch, pages))
         out = torch.empty((steps, n), dtype=torch.int64, device=self.device)
         key = (batch, pages, plan.has_shift)
+        captured = self._graphs.get(key)
         for step, (tokens, arrays) in enumerate(self._burst_staging[:steps]):
             self._tokens[:token_count].copy_(tokens[:token_count], non_blocking=True)
             self._pages[:page_count].copy_(arrays[:page_count], non_blocking=True)
             if step:
                 self._tokens[:n].copy_(out[step - 1])  # this step's input ids: last step's argmax
-            captured = self._graphs.get(key)
-            if captured is None:
+            if captured is None:  # captured from step 0's inputs, as run() captures from its own
                 captured = self._graphs[key] = self._capture(*key)
             captured.graph.replay()
-            self.last_replayed = captured.graph
             out[step] = compute_logits(captured.hidden[:n]).argmax(dim=-1)
+        self.last_replayed = captured.graph
         self._burst_copied.record()
         return out
 
