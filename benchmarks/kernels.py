@@ -10,7 +10,7 @@ triton.testing.do_bench (median), divided by the calls per graph. (do_bench alon
 writing 256 MB before each call; the dirty lines it leaves are written back during the timed
 call, which charges small kernels for traffic that is not theirs.)
 
-    python benchmarks/kernels.py [--sweep] [--profile] [--markdown PATH] [--once]
+    python benchmarks/kernels.py [--sweep] [--splits] [--profile] [--markdown PATH] [--once]
 """
 
 from __future__ import annotations
@@ -157,6 +157,16 @@ def sweep(gen) -> None:
               f"splits={splits}: {row['ms'] * 1e3:.1f} us {row['TFLOP/s']:.0f} TFLOP/s", flush=True)
 
 
+def split_sweep(gen) -> None:
+    """Decode split counts on the batch-1 and few-head shapes, where the split-K fan-out decides."""
+    for (hq, hkv, b, length), splits in itertools.product(
+        [(12, 2, 1, 32768), (12, 2, 8, 16384), (12, 2, 1, 16384)], [None, 33, 64, 96, 128, 192, 256],
+    ):
+        row = decode_row(hq, hkv, b, length, 1.0, gen, with_sdpa=False, num_splits=splits)
+        print(f"splits decode {row['heads']} {row['shape']} splits={row['splits']}: "
+              f"{row['ms'] * 1e3:.1f} us {row['GB/s']:.0f} GB/s", flush=True)
+
+
 def profile(gen) -> None:
     """Kernel-level view of one decode step and one extend from torch.profiler."""
     kv = PagedKV(8, 16384, 8, gen)
@@ -192,6 +202,7 @@ def run_once(gen) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", action="store_true", help="also time tile configurations")
+    parser.add_argument("--splits", action="store_true", help="also time decode split counts")
     parser.add_argument("--profile", action="store_true", help="also print torch.profiler's kernel table")
     parser.add_argument("--markdown", help="write the tables to this file too")
     parser.add_argument("--once", action="store_true", help="only run each kernel 3 times (for ncu)")
@@ -209,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     print(header, flush=True)
     if args.sweep:
         sweep(gen)
+    if args.splits:
+        split_sweep(gen)
     if args.profile:
         profile(gen)
     copy_bw = copy_bandwidth()

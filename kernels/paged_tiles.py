@@ -51,23 +51,27 @@ def tile_slots(
 
 @triton.jit
 def tile_scores(
-    q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
-    HEAD_DIM: tl.constexpr, HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    q, q_lo, q_hi, key_ptrs, valid, page_shift, inv_freq_ptr,
+    HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
+    HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr,
 ):
     """Raw scores q . k for one tile: [ROWS, BLOCK_N] fp32.
 
     q [ROWS, D] is used without shifts; with shifts q_lo / q_hi are its two halves [ROWS, D/2] and
-    each key is rotated by its page's shift (rotate-half convention) before the dot.
-    key_ptrs [BLOCK_N] points at the first element of each key row.
+    each key is rotated by its page's shift page_shift [PAGES_PER_TILE] (rotate-half convention)
+    before the dot. key_ptrs [BLOCK_N] points at the first element of each key row.
     """
     if HAS_SHIFT:
         half = tl.arange(0, HEAD_DIM // 2)
         k_lo = tl.load(key_ptrs[:, None] + half[None, :], mask=valid[:, None], other=0.0)
         k_hi = tl.load(key_ptrs[:, None] + (HEAD_DIM // 2) + half[None, :], mask=valid[:, None], other=0.0)
         freq = tl.load(inv_freq_ptr + half).to(tl.float32)
-        angle = shift.to(tl.float32)[:, None] * freq[None, :]  # (BLOCK_N, D/2)
-        cos = tl.cos(angle)
-        sin = tl.sin(angle)
+        # sin/cos once per page, not per key: they dominate the tile's arithmetic otherwise
+        angle = page_shift.to(tl.float32)[:, None] * freq[None, :]  # (PAGES_PER_TILE, D/2)
+        slots_shape: tl.constexpr = (PAGES_PER_TILE, PAGE_SIZE, HEAD_DIM // 2)
+        tile_shape: tl.constexpr = (PAGES_PER_TILE * PAGE_SIZE, HEAD_DIM // 2)
+        cos = tl.reshape(tl.broadcast_to(tl.cos(angle)[:, None, :], slots_shape), tile_shape)
+        sin = tl.reshape(tl.broadcast_to(tl.sin(angle)[:, None, :], slots_shape), tile_shape)
         lo = k_lo.to(tl.float32)
         hi = k_hi.to(tl.float32)
         rot_lo = (lo * cos - hi * sin).to(k_lo.dtype)
@@ -112,12 +116,13 @@ def fold_tile(
     q (see tile_scores for q / q_lo / q_hi); CAUSAL masks keys after each row's position q_pos
     (without it q_pos and starts_row are not read). Returns the new (m_i, l_i, acc)."""
     entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
-    shift = tl.zeros_like(slot)
+    page_shift = tl.zeros([PAGES_PER_TILE], dtype=tl.int32)
     if HAS_SHIFT:
-        shift = tl.load(shifts_row + entry, mask=valid, other=0)
+        page_entry = entry0 + tl.arange(0, PAGES_PER_TILE)
+        page_shift = tl.load(shifts_row + page_entry, mask=page_entry < end, other=0)
     key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
-    scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, shift, inv_freq_ptr,
-                         HEAD_DIM, HAS_SHIFT, DOT_PRECISION)
+    scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, page_shift, inv_freq_ptr,
+                         HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION)
     if CAUSAL:
         key_pos = tl.load(starts_row + entry, mask=valid, other=0) + slot
         allowed = valid[None, :] & (key_pos[None, :] <= q_pos[:, None])  # (BLOCK_M, BLOCK_N)
@@ -132,21 +137,21 @@ def fold_tile(
 def _merge_splits_kernel(
     part_out_ptr, part_lse_ptr, out_ptr, num_splits,
     stride_out_seq, stride_out_head,
-    HEAD_DIM: tl.constexpr, SPLIT_BLOCK: tl.constexpr,
+    HEAD_DIM: tl.constexpr, D_BLOCK: tl.constexpr, SPLIT_BLOCK: tl.constexpr,
 ):
     seq = tl.program_id(0)  # a sequence (decode) or a query token (extend)
     head = tl.program_id(1)
     row = seq * tl.num_programs(1) + head
-    d = tl.arange(0, HEAD_DIM)
+    d = tl.program_id(2) * D_BLOCK + tl.arange(0, D_BLOCK)
     m = tl.full([1], float("-inf"), dtype=tl.float32)
     total = tl.zeros([1], dtype=tl.float32)
-    acc = tl.zeros([HEAD_DIM], dtype=tl.float32)
+    acc = tl.zeros([D_BLOCK], dtype=tl.float32)
     for split0 in range(0, num_splits, SPLIT_BLOCK):
         splits = split0 + tl.arange(0, SPLIT_BLOCK)
         ok = splits < num_splits
         lse = tl.load(part_lse_ptr + row * num_splits + splits, mask=ok, other=float("-inf"))
         part = tl.load(part_out_ptr + (row * num_splits + splits)[:, None] * HEAD_DIM + d[None, :],
-                       mask=ok[:, None], other=0.0)  # (SPLIT_BLOCK, D)
+                       mask=ok[:, None], other=0.0)  # (SPLIT_BLOCK, D_BLOCK)
         m_new = tl.maximum(m, tl.max(lse, axis=0))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
         alpha = tl.exp2(m - m_safe)
@@ -159,18 +164,26 @@ def _merge_splits_kernel(
              out.to(out_ptr.dtype.element_ty))
 
 
+MERGE_D_BLOCK = 32  # head_dim slices merged by separate programs when rows x heads are few
+MERGE_MANY_ROWS = 512  # (row, head) pairs from which one program per pair fills the GPU
+
+
 def merge_splits(*, part_out: torch.Tensor, part_lse: torch.Tensor, out: torch.Tensor) -> None:
     """out[r, h] = softmax-weighted sum over splits of part_out[r, h, split] (weights 2**part_lse).
 
     part_out [R, H, splits, D] fp32 (each split normalised by its own sum), part_lse [R, H, splits]
-    fp32 log2-sum-exp of each split (-inf for a split without keys), out [R, H, D].
+    fp32 log2-sum-exp of each split (-inf for a split without keys), out [R, H, D]. One program per
+    (row, head), or per (row, head, MERGE_D_BLOCK columns) when there are few rows (a small decode
+    batch: 12 programs would merge a 1-sequence 12-head decode).
     """
     rows, heads, num_splits, head_dim = part_out.shape
     assert part_out.is_contiguous() and part_lse.is_contiguous() and out.stride(2) == 1
-    _merge_splits_kernel[(rows, heads)](
+    d_block = head_dim if rows * heads >= MERGE_MANY_ROWS else min(MERGE_D_BLOCK, head_dim)
+    _merge_splits_kernel[(rows, heads, head_dim // d_block)](
         part_out_ptr=part_out, part_lse_ptr=part_lse, out_ptr=out, num_splits=num_splits,
         stride_out_seq=out.stride(0), stride_out_head=out.stride(1),
-        HEAD_DIM=head_dim, SPLIT_BLOCK=min(triton.next_power_of_2(num_splits), 64), num_warps=4,
+        HEAD_DIM=head_dim, D_BLOCK=d_block, SPLIT_BLOCK=min(triton.next_power_of_2(num_splits), 64),
+        num_warps=4 if d_block * min(num_splits, 64) >= 2048 else 2,
     )
 
 

@@ -49,15 +49,8 @@ def store_kv(
 ) -> None:
     """Triton store; same contract as store_kv_ref."""
     require_triton()
+    check_store_inputs(key=key, value=value, k_cache=k_cache, v_cache=v_cache, slot_mapping=slot_mapping)
     num_tokens, num_kv_heads, head_dim = key.shape
-    assert value.shape == key.shape
-    assert k_cache.shape == v_cache.shape and k_cache.shape[2:] == (num_kv_heads, head_dim)
-    assert head_dim & (head_dim - 1) == 0, "head_dim must be a power of two"
-    assert key.stride(2) == 1 and value.stride(2) == 1
-    # pages and slots flattened into one slot index: page stride must be PAGE_SIZE slot strides
-    assert k_cache.stride(0) == k_cache.shape[1] * k_cache.stride(1) and k_cache.stride(3) == 1
-    assert v_cache.stride(0) == v_cache.shape[1] * v_cache.stride(1) and v_cache.stride(3) == 1
-    assert slot_mapping.shape == (num_tokens,) and slot_mapping.dtype in (torch.int64, torch.int32)
     if num_tokens == 0:
         return
     _store_kv_kernel[(num_tokens,)](
@@ -69,6 +62,22 @@ def store_kv(
         stride_vc_slot=v_cache.stride(1), stride_vc_head=v_cache.stride(2),
         HEAD_DIM=head_dim, BLOCK_HEADS=triton.next_power_of_2(num_kv_heads), num_warps=4,
     )
+
+
+def check_store_inputs(
+    *, key: torch.Tensor, value: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+    slot_mapping: torch.Tensor,
+) -> None:
+    """The layout assertions of every kernel that stores K/V by slot mapping."""
+    num_tokens, num_kv_heads, head_dim = key.shape
+    assert value.shape == key.shape
+    assert k_cache.shape == v_cache.shape and k_cache.shape[2:] == (num_kv_heads, head_dim)
+    assert head_dim & (head_dim - 1) == 0, "head_dim must be a power of two"
+    assert key.stride(2) == 1 and value.stride(2) == 1
+    # pages and slots flattened into one slot index: page stride must be PAGE_SIZE slot strides
+    assert k_cache.stride(0) == k_cache.shape[1] * k_cache.stride(1) and k_cache.stride(3) == 1
+    assert v_cache.stride(0) == v_cache.shape[1] * v_cache.stride(1) and v_cache.stride(3) == 1
+    assert slot_mapping.shape == (num_tokens,) and slot_mapping.dtype in (torch.int64, torch.int32)
 
 
 def store_kv_ref(

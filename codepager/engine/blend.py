@@ -98,9 +98,10 @@ class BlendSelector:
         factor = model.rope_attention_factor
         cos, sin = rope_cos_sin(positions, model.rope_inv_freq, factor, hidden.dtype)
         layer0, layer1 = model.model.layers[0], model.model.layers[1]
-        hidden = layer0(hidden, cos, sin, meta, self.k_pool[0], self.v_pool[0], model.rope_inv_freq)
+        hidden, residual = layer0(hidden, None, cos, sin, meta, self.k_pool[0], self.v_pool[0],
+                                  model.rope_inv_freq)
         attn = layer1.self_attn
-        x = layer1.input_layernorm(hidden)
+        x, _ = layer1.input_layernorm.add_and_norm(hidden, residual)
         # k rotated to the logical positions, as the private copies hold them; each (n, Hkv, D)
         _, k, v = attn.project_qkv(x, cos, sin)
         slots = self._slots(seq, span)

@@ -19,7 +19,7 @@ from torch import nn
 
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.kernels.rms_norm import add_rms_norm, add_rms_norm_ref, rms_norm, rms_norm_ref
-from codepager.kernels.rope import apply_rope_inplace
+from codepager.kernels.rope import apply_rope_inplace, rope_and_store_kv
 from codepager.kernels.swiglu import silu_and_mul, silu_and_mul_ref
 from codepager.model.attention_backend import AttentionMetadata, paged_attention, store_kv
 from codepager.model.config import ModelConfig
@@ -54,9 +54,10 @@ class CausalLM(nn.Module):
             raise ValueError(f"expected {self.config.num_layers} KV caches, got {len(kv_caches)}")
         hidden = self.model.embed_tokens(input_ids)  # (T, hidden)
         cos, sin = rope_cos_sin(positions, self.rope_inv_freq, self.rope_attention_factor, hidden.dtype)
+        residual = None
         for layer, (k_cache, v_cache) in zip(self.model.layers, kv_caches, strict=True):
-            hidden = layer(hidden, cos, sin, meta, k_cache, v_cache, self.rope_inv_freq)
-        return self.model.norm(hidden)
+            hidden, residual = layer(hidden, residual, cos, sin, meta, k_cache, v_cache, self.rope_inv_freq)
+        return self.model.norm.add_and_norm(hidden, residual)[0]
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """[N, hidden] -> [N, vocab] float32."""
@@ -98,13 +99,16 @@ class DecoderLayer(nn.Module):
         self.mlp = SwiGLU(config)
 
     def forward(
-        self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, meta: AttentionMetadata,
-        k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor,
-    ) -> torch.Tensor:
-        normed = self.input_layernorm(hidden)
+        self, hidden: torch.Tensor, residual: torch.Tensor | None, cos: torch.Tensor, sin: torch.Tensor,
+        meta: AttentionMetadata, k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mlp output, residual stream before it): the layer's output is their sum, which the next
+        layer's input norm (or the final norm) computes fused with itself, one kernel fewer per layer.
+        residual is None for the first layer (hidden is then the embeddings)."""
+        normed, residual = self.input_layernorm.norm_with_residual(hidden, residual)
         attn_out = self.self_attn(normed, cos, sin, meta, k_cache, v_cache, rope_inv_freq)
-        normed, hidden = self.post_attention_layernorm.add_and_norm(attn_out, hidden)
-        return hidden + self.mlp(normed)
+        normed, residual = self.post_attention_layernorm.add_and_norm(attn_out, residual)
+        return self.mlp(normed), residual
 
 
 class Attention(nn.Module):
@@ -130,6 +134,14 @@ class Attention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """hidden [T, hidden] -> q [T, Hq, D], k [T, Hkv, D] (normed if QK-norm, rotated), v [T, Hkv, D];
         on CUDA q, k and v may be strided views into one fused output."""
+        q, k, v = self._project(hidden)
+        if fused_kernels_for(q):
+            apply_rope_inplace(q=q, k=k, cos=cos, sin=sin)
+            return q, k, v
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def _project(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q [T, Hq, D], k [T, Hkv, D] (QK-normed if the model has it), v [T, Hkv, D], before RoPE."""
         tokens = hidden.shape[0]
         qkv = self.qkv_proj(hidden)  # (T, (Hq + 2 Hkv) * D)
         q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
@@ -138,18 +150,20 @@ class Attention(nn.Module):
         v = v.view(tokens, self.num_kv_heads, self.head_dim)  # (T, Hkv, D)
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
-        if fused_kernels_for(q):
-            apply_rope_inplace(q=q, k=k, cos=cos, sin=sin)
-            return q, k, v
-        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+        return q, k, v
 
     def forward(
         self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, meta: AttentionMetadata,
         k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor,
     ) -> torch.Tensor:
         tokens = hidden.shape[0]
-        q, k, v = self.project_qkv(hidden, cos, sin)
-        store_kv(k, v, k_cache, v_cache, meta)
+        if fused_kernels_for(hidden) and k_cache.is_cuda:
+            q, k, v = self._project(hidden)
+            rope_and_store_kv(q=q, k=k, v=v, cos=cos, sin=sin, k_cache=k_cache, v_cache=v_cache,
+                              slot_mapping=meta.slot_mapping)  # one kernel for both
+        else:
+            q, k, v = self.project_qkv(hidden, cos, sin)
+            store_kv(k, v, k_cache, v_cache, meta)
         out = paged_attention(q, k_cache, v_cache, meta, rope_inv_freq, self.scale)  # (T, Hq, D)
         return self.o_proj(out.reshape(tokens, self.num_heads * self.head_dim))  # (T, hidden)
 
@@ -177,6 +191,14 @@ class RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         norm = rms_norm if fused_kernels_for(x) else rms_norm_ref
         return norm(x=x, weight=self.weight, eps=self.eps)
+
+    def norm_with_residual(
+        self, x: torch.Tensor, residual: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(norm of residual + x, residual + x); without a residual (norm of x, x)."""
+        if residual is None:
+            return self(x), x
+        return self.add_and_norm(x, residual)
 
     def add_and_norm(self, x: torch.Tensor, residual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(norm of residual + x, residual + x): the residual add fused into the norm on CUDA."""

@@ -6,7 +6,12 @@ import pytest
 import torch
 from paged_cases import DEVICE
 
-from codepager.kernels.rope import apply_rope_inplace, apply_rope_inplace_ref
+from codepager.kernels.rope import (
+    apply_rope_inplace,
+    apply_rope_inplace_ref,
+    rope_and_store_kv,
+    rope_and_store_kv_ref,
+)
 
 
 def _cos_sin(positions: torch.Tensor, head_dim: int, factor: float, dtype: torch.dtype):
@@ -46,3 +51,28 @@ def test_rope_at_position_zero_is_the_attention_factor_and_rotation_keeps_norms(
     assert not torch.allclose(q[1:], q0[1:], atol=1e-3)
     torch.testing.assert_close(q.norm(dim=-1), q0.norm(dim=-1), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(k.norm(dim=-1), k0.norm(dim=-1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_rope_and_store_kv_matches_rope_then_store(dtype):
+    gen = torch.Generator().manual_seed(3)
+    tokens, q_heads, kv_heads, head_dim, pages = 7, 6, 2, 32, 4
+    qkv = torch.randn(tokens, (q_heads + 2 * kv_heads) * head_dim, generator=gen).to(dtype).to(DEVICE)
+    split = [q_heads * head_dim, kv_heads * head_dim, kv_heads * head_dim]
+    q, k, v = (x.view(tokens, -1, head_dim) for x in qkv.split(split, dim=-1))  # strided views
+    cos, sin = _cos_sin(torch.tensor([0, 1, 17, 40, 41, 2048, 9]), head_dim, 1.0, dtype)
+    slots = torch.tensor([3, -1, 17, 63, 0, -1, 40], dtype=torch.int64, device=DEVICE)  # -1: skipped
+    caches = [torch.full((pages, 16, kv_heads, head_dim), 7.0, dtype=dtype, device=DEVICE) for _ in range(4)]
+    expected_q, expected_k = q.clone(), k.clone()
+    rope_and_store_kv_ref(q=expected_q, k=expected_k, v=v, cos=cos, sin=sin, k_cache=caches[0],
+                          v_cache=caches[1], slot_mapping=slots)
+    rope_and_store_kv(q=q, k=k, v=v, cos=cos, sin=sin, k_cache=caches[2], v_cache=caches[3],
+                      slot_mapping=slots)
+    tolerance = 1e-5 if dtype == torch.float32 else 4e-3
+    torch.testing.assert_close(q, expected_q, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(k, expected_k, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(caches[2], caches[0], rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(caches[3], caches[1], rtol=0, atol=0)
+    untouched = torch.ones(pages * 16, dtype=torch.bool)
+    untouched[slots[slots >= 0].cpu()] = False
+    assert bool((caches[2].flatten(0, 1)[untouched.to(DEVICE)] == 7.0).all())
