@@ -2,7 +2,6 @@
 (greedy decode steps per host synchronisation), in one run on the same engine and prompt.
 
     python benchmarks/decode_burst.py [--shape 1.5b] [--context 16384] [--bursts 1,4,8,16,4]
-        [--prefetch 0,16,24,0 --policy normal]   (L2 prefetch MB per layer at the default K instead)
 
 K = 1 is the engine without bursts (one host round trip per token); the last K is repeated to show
 run-to-run spread. Random weights and prompt tokens (timing only), as benchmarks/e2e.py.
@@ -37,25 +36,6 @@ def per_token_ms(engine: LLMEngine, prompt: list[int], tokens: int) -> float:
             return (time.perf_counter() - start) / count * 1e3
 
 
-def prefetch_table(engine: LLMEngine, maker: PromptMaker, prompt: list[int], args) -> int:
-    """ms/token at K = 4 for each L2 prefetch size (graphs recaptured for each)."""
-    engine.decode_burst = 4
-    rows = []
-    for mb in (float(x) for x in args.prefetch.split(",")):
-        engine.runner.model.l2_prefetch.bytes = int(mb * 2**20)
-        engine.runner.model.l2_prefetch.policy = args.policy
-        engine.runner.decode_graphs.clear()
-        engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
-        rows.append((mb, per_token_ms(engine, prompt + maker.tokens(8), args.tokens)))
-        print(f"prefetch {mb} MB ({args.policy}): {rows[-1][1]:.3f} ms/token", flush=True)
-    print(f"\n{torch.cuda.get_device_name()}, shape {args.shape}, context {args.context} + "
-          f"{args.file_tokens}, {args.tokens} tokens, K = 4, policy {args.policy}\n\n"
-          f"| L2 prefetch MB/layer | ms/token | vs {rows[0][0]} MB |\n|---|---|---|")
-    for mb, ms in rows:
-        print(f"| {mb} | {ms:.3f} | {rows[0][1] / ms:.2f}x |")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="1.5b")
@@ -63,8 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file-tokens", type=int, default=1500)
     parser.add_argument("--tokens", type=int, default=160)
     parser.add_argument("--bursts", default="1,4,8,16,4")
-    parser.add_argument("--prefetch", help="L2 prefetch sizes in MB per layer to compare (K = 4)")
-    parser.add_argument("--policy", default="normal", help="L2 prefetch eviction policy")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
@@ -75,8 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     maker = PromptMaker(models.config.vocab_size)
     prompt = maker.tokens(args.context + args.file_tokens)
     engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
-    if args.prefetch:
-        return prefetch_table(engine, maker, prompt, args)
     rows = []
     for burst in (int(k) for k in args.bursts.split(",")):
         engine.decode_burst = burst

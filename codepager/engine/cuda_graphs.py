@@ -110,12 +110,6 @@ class DecodeGraphs:
     def num_graphs(self) -> int:
         return len(self._graphs)
 
-    def clear(self) -> None:
-        """Forget the captured graphs (after a model setting changed); the next steps recapture."""
-        self._graphs.clear()
-        self.last_replayed = None
-        self._pool = torch.cuda.graph_pool_handle()  # the old pool dies with its last graph
-
     def supports(self, chunks: list[ScheduledChunk]) -> bool:
         """Chunks of at most MAX_CHUNK_ROWS tokens each, within the largest captured shape."""
         if not chunks or any(c.end - c.start > MAX_CHUNK_ROWS for c in chunks):

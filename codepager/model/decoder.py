@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from codepager.kernels.l2_prefetch import prefetch_l2
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.kernels.rms_norm import add_rms_norm, add_rms_norm_ref, rms_norm, rms_norm_ref
 from codepager.kernels.rope import apply_rope_inplace, rope_and_store_kv
@@ -38,7 +37,6 @@ class CausalLM(nn.Module):
         inv_freq, attention_factor = rope_parameters(config)
         self.register_buffer("rope_inv_freq", inv_freq, persistent=False)  # [head_dim // 2] float32
         self.rope_attention_factor = attention_factor
-        self.l2_prefetch = L2Prefetch()
         if config.tie_word_embeddings:
             self.tie_weights()
 
@@ -57,12 +55,8 @@ class CausalLM(nn.Module):
         hidden = self.model.embed_tokens(input_ids)  # (T, hidden)
         cos, sin = rope_cos_sin(positions, self.rope_inv_freq, self.rope_attention_factor, hidden.dtype)
         residual = None
-        prefetch = self.l2_prefetch.bytes > 0 and meta.is_decode and hidden.is_cuda
         for layer, (k_cache, v_cache) in zip(self.model.layers, kv_caches, strict=True):
-            side = self.l2_prefetch.start(layer) if prefetch else None
             hidden, residual = layer(hidden, residual, cos, sin, meta, k_cache, v_cache, self.rope_inv_freq)
-            if side is not None:
-                torch.cuda.current_stream().wait_stream(side)
         return self.model.norm.add_and_norm(hidden, residual)[0]
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -81,31 +75,6 @@ class CausalLM(nn.Module):
             (torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
             for _ in range(self.config.num_layers)
         ]
-
-
-class L2Prefetch:
-    """Decode steps on CUDA: at the start of each layer a side stream prefetches that layer's o_proj
-    and the first rows of gate_up into L2 (`bytes` in all; 0 = off), while the latency-bound
-    attention leaves DRAM bandwidth idle (codepager.kernels.l2_prefetch). Settable; decode graphs
-    captured before a change keep the old setting."""
-
-    def __init__(self, nbytes: int = 0, policy: str = "normal") -> None:
-        self.bytes = nbytes
-        self.policy = policy
-        self._streams: dict[torch.device, torch.cuda.Stream] = {}
-
-    def start(self, layer: DecoderLayer) -> torch.cuda.Stream:
-        o_weight = layer.self_attn.o_proj.weight
-        device = o_weight.device
-        side = self._streams.get(device)
-        if side is None:
-            side = self._streams[device] = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))  # starts with this layer
-        with torch.cuda.stream(side):
-            o_bytes = o_weight.numel() * o_weight.element_size()
-            prefetch_l2(t=o_weight, nbytes=min(self.bytes, o_bytes), policy=self.policy)
-            prefetch_l2(t=layer.mlp.gate_up_proj.weight, nbytes=self.bytes - o_bytes, policy=self.policy)
-        return side
 
 
 class DecoderStack(nn.Module):
