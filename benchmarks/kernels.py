@@ -160,7 +160,8 @@ def sweep(gen) -> None:
 def split_sweep(gen) -> None:
     """Decode split counts on the batch-1 and few-head shapes, where the split-K fan-out decides."""
     for (hq, hkv, b, length), splits in itertools.product(
-        [(12, 2, 1, 32768), (12, 2, 8, 16384), (12, 2, 1, 16384)], [None, 33, 64, 96, 128, 192, 256],
+        [(12, 2, 1, 32768), (12, 2, 8, 16384), (12, 2, 1, 16384), (12, 2, 1, 4096)],
+        [None, 16, 33, 64, 96, 128, 192, 256],
     ):
         row = decode_row(hq, hkv, b, length, 1.0, gen, with_sdpa=False, num_splits=splits)
         print(f"splits decode {row['heads']} {row['shape']} splits={row['splits']}: "

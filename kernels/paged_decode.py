@@ -85,17 +85,18 @@ DECODE_CONFIGS = {
     "cuda": {"pages_per_tile": 4, "num_warps": 4, "num_stages": 2},
     "interpreter": {"pages_per_tile": 2, "num_warps": 4, "num_stages": 1},
 }
-MIN_ENTRIES_PER_SPLIT = 16  # 256 tokens: below this the merge costs more than the parallelism gains
+MIN_ENTRIES_PER_SPLIT = 4  # 64 tokens: below this the merge costs more than the parallelism gains
+MAX_SPLITS = 128  # more partials cost the merge more than the wider fan-out gains (H100, batch 1)
 PROGRAMS_PER_SM = 4  # resident at once with the CUDA config (register-limited, 121 per thread)
 
 
 def decode_num_splits(*, num_seqs: int, num_kv_heads: int, num_entries: int, sm_count: int) -> int:
     """As many splits as keep all (sequence, kv head, split) programs in one wave of
     PROGRAMS_PER_SM per SM (a second, mostly empty wave would double the time), never splits
-    shorter than MIN_ENTRIES_PER_SPLIT pages. Depends on shapes only, so a captured graph stays
-    valid."""
+    shorter than MIN_ENTRIES_PER_SPLIT pages nor more than MAX_SPLITS. Depends on shapes only, so
+    a captured graph stays valid."""
     wanted = (PROGRAMS_PER_SM * sm_count) // (num_seqs * num_kv_heads)
-    return max(1, min(wanted, num_entries // MIN_ENTRIES_PER_SPLIT))
+    return max(1, min(wanted, num_entries // MIN_ENTRIES_PER_SPLIT, MAX_SPLITS))
 
 
 def paged_decode(

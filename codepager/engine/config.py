@@ -16,6 +16,9 @@ DEFAULT_ACCELERATOR_BATCHED_TOKENS = 2048
 # Greedy decode steps per host round trip when decode_burst is None: on CUDA the host's per-step
 # Python (~0.6 ms) would otherwise leave the GPU idle; on CPU the host work is the compute.
 DEFAULT_DECODE_BURST = {"cuda": 4}
+# Device types where the next burst is launched before the running one's tokens are read
+# (decode_ahead None): where the host's postprocessing would otherwise leave the GPU idle.
+DEFAULT_DECODE_AHEAD = {"cuda"}
 
 
 def _from_dict(cls: type, settings: dict[str, Any]) -> Any:
@@ -32,7 +35,8 @@ class EngineConfig:
     """KV pool size (num_pages wins over kv_cache_bytes; on CUDA without either, a share of free
     memory), batching limits (max_num_batched_tokens None = by device: 256 on CPU, 2048 on CUDA),
     the context length (None = the model's), the greedy decode steps run per host
-    synchronisation (decode_burst None = by device: 4 on CUDA, 1 on CPU) and torch's CPU threads
+    synchronisation (decode_burst None = by device: 4 on CUDA, 1 on CPU), whether the next burst is
+    launched before a burst's tokens are read (decode_ahead None = on CUDA) and torch's CPU threads
     (cpu_threads None = torch's default; set process-wide when the engine runs on the CPU)."""
 
     num_pages: int | None = None
@@ -46,6 +50,7 @@ class EngineConfig:
     dtype: str | None = None
     cuda_graphs: bool = True  # decode steps replayed from CUDA graphs (CUDA only)
     decode_burst: int | None = None  # greedy decode steps per host sync (None: 4 on CUDA, 1 on CPU)
+    decode_ahead: bool | None = None  # launch the next burst before reading one (None: on CUDA)
     cpu_threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
 
     def __post_init__(self) -> None:
@@ -77,6 +82,12 @@ class EngineConfig:
         if self.max_num_batched_tokens is not None:
             return self.max_num_batched_tokens
         return DEFAULT_BATCHED_TOKENS.get(device_type, DEFAULT_ACCELERATOR_BATCHED_TOKENS)
+
+    def decode_ahead_for(self, device_type: str) -> bool:
+        """Whether bursts run one ahead on a device of this type (decode_burst.py)."""
+        if self.decode_ahead is not None:
+            return self.decode_ahead
+        return device_type in DEFAULT_DECODE_AHEAD
 
     def decode_burst_for(self, device_type: str) -> int:
         """Greedy decode steps run per host synchronisation on a device of this type."""

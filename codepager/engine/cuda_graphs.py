@@ -100,8 +100,11 @@ class DecodeGraphs:
         self._builder = DecodeBatchBuilder(max_batch_size=b, max_pages=p)
         self._rows: list[int] = []  # computed tokens per chunk of the step that supports() accepted
         self._copied = torch.cuda.Event()
-        self._burst_staging: list[tuple[torch.Tensor, torch.Tensor]] = []  # pinned, one per step
-        self._burst_copied = torch.cuda.Event()
+        # pinned (tokens, page arrays) per step, in two sets: a burst ahead stages into one while
+        # the copies of the running burst may still read the other
+        self._burst_staging: tuple[list[tuple[torch.Tensor, torch.Tensor]], ...] = ([], [])
+        self._burst_copied = (torch.cuda.Event(), torch.cuda.Event())
+        self._burst_set = 0
         self._graphs: dict[tuple[int, int, bool], _Captured] = {}
         self._pool = torch.cuda.graph_pool_handle()
         self.last_replayed: torch.cuda.CUDAGraph | None = None  # for benchmarks: time the GPU part
@@ -149,33 +152,39 @@ class DecodeGraphs:
     @torch.inference_mode()
     def run_burst(
         self, plan: BurstPlan, compute_logits: Callable[[torch.Tensor], torch.Tensor],
+        first_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Greedy tokens [steps, B] (on the device, not synchronised) of the plan's decode steps."""
+        """Greedy tokens [steps, B] (on the device, not synchronised) of the plan's decode steps;
+        first_ids [B] on the device replaces the plan's step-0 ids (a burst ahead)."""
         n, steps = plan.batch, plan.steps
         batch, pages = batch_bucket(n), pages_bucket(plan.width)
         token_count, page_count = 3 * batch, 4 * batch * pages
-        self._burst_copied.synchronize()  # the last burst's copies have left the staging buffers
-        while len(self._burst_staging) < steps:
-            self._burst_staging.append((torch.zeros(3 * self.max_rows, dtype=torch.int64, pin_memory=True),
-                                        torch.zeros(4 * self.max_rows * self.max_pages, dtype=torch.int32,
-                                                    pin_memory=True)))
-        for step, (tokens, arrays) in enumerate(self._burst_staging[:steps]):
+        self._burst_set ^= 1
+        staging, copied = self._burst_staging[self._burst_set], self._burst_copied[self._burst_set]
+        copied.synchronize()  # the copies of the burst before last have left this set
+        while len(staging) < steps:
+            staging.append((torch.zeros(3 * self.max_rows, dtype=torch.int64, pin_memory=True),
+                            torch.zeros(4 * self.max_rows * self.max_pages, dtype=torch.int32,
+                                        pin_memory=True)))
+        for step, (tokens, arrays) in enumerate(staging[:steps]):
             plan.stage(step, tokens.numpy()[:token_count].reshape(3, batch),
                        arrays.numpy()[:page_count].reshape(4, batch, pages))
         out = torch.empty((steps, n), dtype=torch.int64, device=self.device)
         key = (batch, pages, plan.has_shift)
         captured = self._graphs.get(key)
-        for step, (tokens, arrays) in enumerate(self._burst_staging[:steps]):
+        for step, (tokens, arrays) in enumerate(staging[:steps]):
             self._tokens[:token_count].copy_(tokens[:token_count], non_blocking=True)
             self._pages[:page_count].copy_(arrays[:page_count], non_blocking=True)
             if step:
                 self._tokens[:n].copy_(out[step - 1])  # this step's input ids: last step's argmax
+            elif first_ids is not None:
+                self._tokens[:n].copy_(first_ids)
             if captured is None:  # captured from step 0's inputs, as run() captures from its own
                 captured = self._graphs[key] = self._capture(*key)
             captured.graph.replay()
             out[step] = compute_logits(captured.hidden[:n]).argmax(dim=-1)
         self.last_replayed = captured.graph
-        self._burst_copied.record()
+        copied.record()
         return out
 
     def _inputs(

@@ -12,6 +12,13 @@ hashed (only pages whose tokens are all computed and kept are committed to the p
 
 K is clipped per burst so that no sequence runs a step it would not have run one step at a time:
 to its remaining max_tokens and to the model length.
+
+Bursts ahead: while the host waits for a burst's tokens and postprocesses them, the GPU would idle.
+So the engine launches the next burst of the same sequences first, its step 0 fed on the device by
+the last argmax of the running one (BurstPlanner.plan with `ahead` = the running burst's steps). The
+next engine step uses it if it schedules the same burst; otherwise it is dropped, which is safe for
+the same reason dropped burst tokens are: its KV went to slots past every kept token, in pages the
+sequences own (reserved for both bursts), and a later recomputation writes the same slots again.
 """
 
 from __future__ import annotations
@@ -42,13 +49,37 @@ def burst_length(chunks: list[ScheduledChunk], *, max_steps: int, max_model_len:
     return max(steps, 1)
 
 
+def burst_length_after(seqs: list[Sequence], steps: int, *, max_steps: int, max_model_len: int) -> int:
+    """Steps of the burst that follows a running burst of `steps` steps of these sequences, all of
+    which continue (what burst_length will say once the running burst's tokens are appended)."""
+    for seq in seqs:
+        remaining = seq.params.max_tokens - seq.num_completion_tokens - steps
+        max_steps = min(max_steps, remaining, max_model_len - (len(seq) + steps) + 1)
+    return max(max_steps, 1)
+
+
+@dataclass(slots=True)
+class AheadBurst:
+    """A burst launched before the previous one's tokens were read (see the module docstring)."""
+
+    seq_ids: list[int]
+    first_positions: list[int]
+    steps: int
+    tokens: object  # [steps, B] int64 on the device, not synchronised
+
+    def matches(self, seqs: list[Sequence], steps: int) -> bool:
+        return (steps == self.steps and [s.seq_id for s in seqs] == self.seq_ids
+                and [len(s) - 1 for s in seqs] == self.first_positions)
+
+
 @dataclass(slots=True)
 class BurstPlan:
     """The host-side inputs of every step of one burst; row b is seqs[b]."""
 
     seqs: list[Sequence]
     steps: int
-    first_ids: list[int]  # [B] input token of step 0; later steps take the previous argmax
+    first_ids: list[int]  # [B] input token of step 0 (0 when fed on the device); later steps take
+    # the previous argmax
     first_positions: list[int]  # [B] position computed by step 0 (step i: + i)
     pages: list[SeqPages]  # per row, for every step: lengths are page capacities
     has_shift: bool
@@ -78,16 +109,19 @@ class BurstPlanner:
     def __init__(self) -> None:
         self._cache = SeqPageCache()
 
-    def plan(self, seqs: list[Sequence], steps: int) -> BurstPlan:
-        """Inputs of `steps` decode steps of `seqs`, whose pages are reserved for all of them."""
+    def plan(self, seqs: list[Sequence], steps: int, ahead: int = 0) -> BurstPlan:
+        """Inputs of `steps` decode steps of `seqs`, whose pages are reserved for all of them;
+        `ahead` > 0 plans the burst after a running one of that many steps (step 0's ids then come
+        from the device)."""
         live: dict[int, SeqPages] = {}
         pages: list[SeqPages] = []
         for seq in seqs:
             cached = live[seq.seq_id] = self._cache.update(seq)
             pages.append(_with_reserved_pages(seq, cached))
         self._cache.retain(live)
-        first = [len(seq) - 1 for seq in seqs]
-        return BurstPlan(seqs=list(seqs), steps=steps, first_ids=[s.token_ids[-1] for s in seqs],
+        first = [len(seq) - 1 + ahead for seq in seqs]
+        ids = [0] * len(seqs) if ahead else [s.token_ids[-1] for s in seqs]
+        return BurstPlan(seqs=list(seqs), steps=steps, first_ids=ids,
                          first_positions=first, pages=pages, has_shift=any(p.has_shift for p in pages))
 
 

@@ -19,7 +19,7 @@ import torch
 from codepager.engine.blend import BlendSelector
 from codepager.engine.block_manager import BlockManager
 from codepager.engine.config import EngineConfig, SamplingParams
-from codepager.engine.decode_burst import burst_length
+from codepager.engine.decode_burst import AheadBurst, burst_length, burst_length_after
 from codepager.engine.detokenizer import Detokenizer
 from codepager.engine.model_runner import ModelRunner, torch_dtype
 from codepager.engine.outputs import EngineStats, RequestOutput
@@ -62,7 +62,10 @@ class LLMEngine:
         self.blend = BlendSelector(loaded.model, self.runner.k_pool, self.runner.v_pool)
         self.scheduler.select_blend = self.blend
         self.decode_burst = self.config.decode_burst_for(self.runner.device.type)
+        self.decode_ahead = self.config.decode_ahead_for(self.runner.device.type)
         self.num_decode_bursts = 0
+        self.num_bursts_ahead_used = 0
+        self._ahead: AheadBurst | None = None
         self._requests: dict[str, _Request] = {}
         self._undelivered: list[RequestOutput] = []
         self._ids = itertools.count()
@@ -142,11 +145,12 @@ class LLMEngine:
         return outputs + self._step()
 
     def _step(self) -> list[RequestOutput]:
+        ahead, self._ahead = self._ahead, None  # used by this step's burst, or dropped
         chunks = self.scheduler.schedule()
         if not self.scheduler.waiting:
             steps = burst_length(chunks, max_steps=self.decode_burst, max_model_len=self.max_model_len)
             if steps > 1 and (steps := self.scheduler.reserve_ahead([c.seq for c in chunks], steps)) > 1:
-                return self._burst(chunks, steps)
+                return self._burst(chunks, steps, ahead)
         computing = [c for c in chunks if c.positions]
         sampled: dict[int, int] = {}
         if computing:
@@ -154,11 +158,20 @@ class LLMEngine:
         self.scheduler.postprocess(chunks, sampled)
         return self._collect_outputs()
 
-    def _burst(self, chunks: list[ScheduledChunk], steps: int) -> list[RequestOutput]:
+    def _burst(
+        self, chunks: list[ScheduledChunk], steps: int, ahead: AheadBurst | None,
+    ) -> list[RequestOutput]:
         """`steps` greedy decode steps in one host round trip (decode_burst.py), then each step's
-        tokens postprocessed in order as if it had run alone; tokens after a finish are dropped."""
+        tokens postprocessed in order as if it had run alone; tokens after a finish are dropped.
+        The burst launched ahead by the previous step is this one when it matches."""
         seqs = [c.seq for c in chunks]
-        tokens = self.runner.run_burst(seqs, steps)  # [steps][len(seqs)]
+        if ahead is not None and ahead.matches(seqs, steps):
+            launched = ahead.tokens
+            self.num_bursts_ahead_used += 1
+        else:
+            launched = self.runner.launch_burst(seqs, steps)  # [steps, len(seqs)] on the device
+        self._ahead = self._launch_ahead(seqs, steps, launched) if self.decode_ahead else None
+        tokens = launched.tolist()  # waits for this burst only
         self.num_decode_bursts += 1
         watched = [self._requests[s.request_id] for s in seqs if s.params.stop]
         for step_tokens in tokens:
@@ -169,6 +182,17 @@ class LLMEngine:
             for request in watched:  # a stop string ends the request at this step, as without bursts
                 self._detokenize(request)
         return self._collect_outputs()
+
+    def _launch_ahead(self, seqs: list[Sequence], steps: int, launched: torch.Tensor) -> AheadBurst | None:
+        """Launch the burst that follows `launched` (decode_burst.py), when one would follow."""
+        if self.scheduler.waiting:
+            return None
+        after = burst_length_after(seqs, steps, max_steps=self.decode_burst, max_model_len=self.max_model_len)
+        if after <= 1 or (after := self.scheduler.reserve_ahead(seqs, steps + after) - steps) <= 1:
+            return None
+        tokens = self.runner.launch_burst(seqs, after, ahead=steps, first_ids=launched[-1])
+        return AheadBurst(seq_ids=[s.seq_id for s in seqs],
+                          first_positions=[len(s) - 1 + steps for s in seqs], steps=after, tokens=tokens)
 
     def _run_model(self, chunks: list[ScheduledChunk]) -> dict[int, int]:
         result = self.runner.forward(chunks)
@@ -306,4 +330,5 @@ class LLMEngine:
             live_segments=len(scheduler.segments.live), num_preemptions=scheduler.num_preemptions,
             running=len(scheduler.running), waiting=len(scheduler.waiting),
             decode_bursts=self.num_decode_bursts,
+            decode_bursts_ahead=self.num_bursts_ahead_used,
         )

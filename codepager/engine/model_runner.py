@@ -90,7 +90,7 @@ class ModelRunner:
             cu_seqlens.append(len(token_ids))
             entries = seq.page_entries()
             pad = [0] * (max_pages - len(entries))
-            tables.append(seq.block_table + [-1] * len(pad))
+            tables.append(seq.block_table[:len(entries)] + [-1] * len(pad))  # minus pages reserved ahead
             starts.append([e.start for e in entries] + pad)
             lens.append([min(max(chunk.end - e.start, 0), e.length) for e in entries] + pad)
             shifts.append([e.shift for e in entries] + pad)
@@ -125,14 +125,21 @@ class ModelRunner:
     def run_burst(self, seqs: list[Sequence], steps: int) -> list[list[int]]:
         """Greedy tokens [steps][len(seqs)] of `steps` decode steps, one host synchronisation in
         all: step i+1's input ids are step i's argmax, on the device. Pages must be reserved."""
-        plan = self.burst_planner.plan(seqs, steps)
-        if self.decode_graphs is not None and self.decode_graphs.supports_burst(plan):
-            tokens = self.decode_graphs.run_burst(plan, self.model.compute_logits)
-        else:
-            tokens = self._eager_burst(plan)
-        return tokens.tolist()
+        return self.launch_burst(seqs, steps).tolist()
 
-    def _eager_burst(self, plan: BurstPlan) -> torch.Tensor:
+    @torch.inference_mode()
+    def launch_burst(self, seqs: list[Sequence], steps: int, *, ahead: int = 0,
+                     first_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """run_burst's tokens as a [steps, len(seqs)] device tensor, not synchronised (on CUDA
+        graphs the GPU may still be computing them). ahead > 0: the burst after a running one of
+        that many steps, its step-0 ids first_ids [len(seqs)] on the device."""
+        assert (ahead > 0) == (first_ids is not None), "a burst ahead takes its first ids from the device"
+        plan = self.burst_planner.plan(seqs, steps, ahead)
+        if self.decode_graphs is not None and self.decode_graphs.supports_burst(plan):
+            return self.decode_graphs.run_burst(plan, self.model.compute_logits, first_ids)
+        return self._eager_burst(plan, first_ids)
+
+    def _eager_burst(self, plan: BurstPlan, first_ids: torch.Tensor | None) -> torch.Tensor:
         batch, width = plan.batch, plan.width
         out = torch.empty((plan.steps, batch), dtype=torch.int64, device=self.device)
         cu_seqlens = torch.arange(batch + 1, dtype=torch.int32, device=self.device)
@@ -142,7 +149,7 @@ class ModelRunner:
             plan.stage(step, tokens, arrays)
             tokens_t = torch.from_numpy(tokens).to(self.device)
             arrays_t = torch.from_numpy(arrays).to(self.device)
-            ids = tokens_t[0] if step == 0 else out[step - 1]
+            ids = out[step - 1] if step else tokens_t[0] if first_ids is None else first_ids
             meta = AttentionMetadata(
                 slot_mapping=tokens_t[2], block_tables=arrays_t[0], page_starts=arrays_t[1],
                 page_lens=arrays_t[2], page_shifts=arrays_t[3] if plan.has_shift else None,

@@ -40,3 +40,4 @@ class EngineStats:
     running: int
     waiting: int
     decode_bursts: int = 0  # bursts of several greedy decode steps run with one host sync
+    decode_bursts_ahead: int = 0  # of those, launched before the previous burst's tokens were read

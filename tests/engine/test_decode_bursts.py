@@ -21,6 +21,17 @@ PROMPTS = [
 MAX_TOKENS = [37, 9, 22, 14]  # finish in different steps of a burst for every K below
 
 
+@pytest.fixture(params=[False, True], ids=["read-each-burst", "burst-ahead"])
+def make_engine(make_engine, request):
+    """Every test runs with and without bursts launched ahead (decode_burst.py)."""
+
+    def make(**settings):
+        settings.setdefault("decode_ahead", request.param)
+        return make_engine(**settings)
+
+    return make
+
+
 def greedy(max_tokens: int, **settings) -> SamplingParams:
     return SamplingParams(max_tokens=max_tokens, ignore_eos=True, **settings)
 
@@ -48,6 +59,7 @@ def test_bursts_are_token_identical_to_single_steps(make_engine, burst):
     assert finals(many, requests[:1]) == finals(one, requests[:1])
     assert finals(many, requests) == finals(one, requests)
     assert many.stats().decode_bursts > 0 and one.stats().decode_bursts == 0
+    assert (many.stats().decode_bursts_ahead > 0) == many.decode_ahead
     a, b = one.stats(), many.stats()
     assert (a.tokens_computed, a.prefix_cache_hit_tokens) == (b.tokens_computed, b.prefix_cache_hit_tokens)
     assert b.free_pages == b.num_pages
@@ -222,8 +234,8 @@ def test_staged_burst_steps_equal_prepare_of_the_same_steps(make_engine):
 
     plan_of = many.runner.burst_planner.plan
 
-    def record_plan(seqs, steps):
-        plan = plan_of(seqs, steps)
+    def record_plan(seqs, steps, ahead=0):
+        plan = plan_of(seqs, steps, ahead)
         n, width = plan.batch, plan.width
         for step in range(steps):
             tokens, arrays = staged_rows(plan, step, n, width)
@@ -234,7 +246,7 @@ def test_staged_burst_steps_equal_prepare_of_the_same_steps(make_engine):
             assert (padded[2, :, width:] == 0).all()
             for row, seq in enumerate(seqs):
                 position = int(tokens[1, row])
-                assert tokens[0, row] == (seq.token_ids[-1] if step == 0 else 0)
+                assert tokens[0, row] == (seq.token_ids[-1] if step == 0 and not ahead else 0)
                 page = (position - seq.spans[-1].start) // 16 + seq.spans[-1].first_page
                 assert tokens[2, row] // 16 == seq.block_table[page]
                 count = seq.num_pages(position + 1)
@@ -258,8 +270,32 @@ def test_staged_burst_steps_equal_prepare_of_the_same_steps(make_engine):
         assert staged == rows["one"][key], key
 
 
+def test_a_burst_ahead_is_dropped_when_the_batch_changes(make_engine):
+    """A request arriving while a burst runs ahead: the engine admits it and recomputes instead of
+    using the burst; outputs are those of one step at a time."""
+    one, many = make_engine(decode_burst=1), make_engine(decode_burst=4, decode_ahead=True)
+    results = []
+    for engine in (one, many):
+        first = engine.add_request(PROMPTS[0], greedy(30))
+        outputs: dict[str, list] = {first: []}
+        for _ in range(3):  # prefill, then bursts (the second one launched ahead)
+            for out in engine.step():
+                outputs[out.request_id].append(out)
+        second = engine.add_request(PROMPTS[2], greedy(12))
+        outputs[second] = []
+        while engine.has_unfinished():
+            for out in engine.step():
+                outputs[out.request_id].append(out)
+            engine.block_manager.check_invariants(engine.scheduler.holders())
+        results.append([(o[-1].token_ids, o[-1].finish_reason) for o in outputs.values()])
+    assert results[1] == results[0]
+    assert many.stats().decode_bursts_ahead > 0 and many.stats().free_pages == many.stats().num_pages
+
+
 def test_decode_burst_setting():
     assert EngineConfig().decode_burst_for("cpu") == 1 and EngineConfig().decode_burst_for("cuda") == 4
+    assert not EngineConfig().decode_ahead_for("cpu") and EngineConfig().decode_ahead_for("cuda")
+    assert EngineConfig(decode_ahead=True).decode_ahead_for("cpu")
     assert EngineConfig(decode_burst=6).decode_burst_for("cpu") == 6
     with pytest.raises(ConfigError, match="decode_burst"):
         EngineConfig(decode_burst=0)

@@ -43,8 +43,10 @@ def test_paged_decode_split_count_does_not_change_the_result(num_splits):
 
 
 def test_split_heuristic_fills_one_wave_without_tiny_splits():
-    assert decode_num_splits(num_seqs=1, num_kv_heads=2, num_entries=2048, sm_count=132) == 128
+    assert decode_num_splits(num_seqs=1, num_kv_heads=2, num_entries=2048, sm_count=132) == 128  # capped
+    assert decode_num_splits(num_seqs=1, num_kv_heads=2, num_entries=1120, sm_count=132) == 128
+    assert decode_num_splits(num_seqs=1, num_kv_heads=2, num_entries=256, sm_count=132) == 64
     assert decode_num_splits(num_seqs=64, num_kv_heads=8, num_entries=256, sm_count=132) == 1
     assert decode_num_splits(num_seqs=8, num_kv_heads=2, num_entries=1024, sm_count=132) == 33
-    assert decode_num_splits(num_seqs=1, num_kv_heads=2, num_entries=40, sm_count=132) == 2
+    assert decode_num_splits(num_seqs=1, num_kv_heads=2, num_entries=40, sm_count=132) == 10
     assert decode_num_splits(num_seqs=1, num_kv_heads=2, num_entries=5, sm_count=132) == 1
