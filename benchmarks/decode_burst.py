@@ -3,8 +3,9 @@
 
     python benchmarks/decode_burst.py [--shape 1.5b] [--context 16384] [--bursts 1,4,8,16,4]
 
-K = 1 is the engine without bursts (one host round trip per token); the last K is repeated to show
-run-to-run spread. Random weights and prompt tokens (timing only), as benchmarks/e2e.py.
+K = 1 is the engine without bursts (one host round trip per token); every K > 1 runs with and
+without the next burst launched ahead (decode_ahead); the last K is repeated to show run-to-run
+spread. Random weights and prompt tokens (timing only), as benchmarks/e2e.py.
 """
 
 from __future__ import annotations
@@ -55,15 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
     rows = []
     for burst in (int(k) for k in args.bursts.split(",")):
-        engine.decode_burst = burst
-        engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
-        rows.append((burst, per_token_ms(engine, prompt + maker.tokens(8), args.tokens)))
-        print(f"K={burst}: {rows[-1][1]:.3f} ms/token", flush=True)
-    base = rows[0][1]
+        for ahead in (False, True) if burst > 1 else (False,):
+            engine.decode_burst, engine.decode_ahead = burst, ahead
+            engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
+            rows.append((burst, ahead, per_token_ms(engine, prompt + maker.tokens(8), args.tokens)))
+            print(f"K={burst} ahead={ahead}: {rows[-1][2]:.3f} ms/token", flush=True)
+    base = rows[0][2]
     print(f"\n{torch.cuda.get_device_name()}, shape {args.shape}, context {args.context} + "
-          f"{args.file_tokens}, {args.tokens} tokens\n\n| K | ms/token | vs K={rows[0][0]} |\n|---|---|---|")
-    for burst, ms in rows:
-        print(f"| {burst} | {ms:.3f} | {base / ms:.2f}x |")
+          f"{args.file_tokens}, {args.tokens} tokens\n\n"
+          f"| K | next burst launched ahead | ms/token | vs K={rows[0][0]} |\n|---|---|---|---|")
+    for burst, ahead, ms in rows:
+        print(f"| {burst} | {'yes' if ahead else 'no'} | {ms:.3f} | {base / ms:.2f}x |")
     return 0
 
 
