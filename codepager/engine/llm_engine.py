@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import torch
 
@@ -23,6 +22,7 @@ from codepager.engine.decode_burst import AheadBurst, burst_length, burst_length
 from codepager.engine.detokenizer import Detokenizer
 from codepager.engine.model_runner import ModelRunner, torch_dtype
 from codepager.engine.outputs import EngineStats, RequestOutput
+from codepager.engine.request_state import TrackedRequest, progress_output, request_output
 from codepager.engine.sampler import make_generator, sample
 from codepager.engine.scheduler import ScheduledChunk, Scheduler
 from codepager.engine.segments import SegmentHandle, Tokens
@@ -31,16 +31,6 @@ from codepager.errors import RequestError
 from codepager.model.loader import LoadedModel, load_model
 
 Prompt = str | list[int] | list[PromptPart]
-
-
-@dataclass(slots=True)
-class _Request:
-    seq: Sequence
-    detokenizer: Detokenizer
-    generator: torch.Generator | None
-    reported_tokens: int = 0
-    detokenized: int = 0  # completion tokens given to the detokenizer
-    prompt_logits: dict[int, torch.Tensor] = field(default_factory=dict)  # position -> logits
 
 
 class LLMEngine:
@@ -66,7 +56,7 @@ class LLMEngine:
         self.num_decode_bursts = 0
         self.num_bursts_ahead_used = 0
         self._ahead: AheadBurst | None = None
-        self._requests: dict[str, _Request] = {}
+        self._requests: dict[str, TrackedRequest] = {}
         self._undelivered: list[RequestOutput] = []
         self._ids = itertools.count()
 
@@ -102,7 +92,7 @@ class LLMEngine:
             raise RequestError(f"prompt has token ids outside the vocabulary of {vocab}")
         self.scheduler.add(seq)
         generator = None if params.greedy else make_generator(params.seed, self.runner.device)
-        self._requests[request_id] = _Request(seq, Detokenizer(self.tokenizer, params.stop), generator)
+        self._requests[request_id] = TrackedRequest(seq, Detokenizer(self.tokenizer, params.stop), generator)
         return request_id
 
     def cancel(self, request_id: str) -> RequestOutput | None:
@@ -198,7 +188,7 @@ class LLMEngine:
         result = self.runner.forward(chunks)
         rows: list[int] = []
         sampling: list[ScheduledChunk] = []
-        kept: list[tuple[_Request, list[int], int]] = []  # request, positions, first row in `rows`
+        kept: list[tuple[TrackedRequest, list[int], int]] = []  # request, positions, first row in `rows`
         for chunk, (lo, _hi) in zip(chunks, result.row_ranges, strict=True):
             request = self._requests.get(chunk.seq.request_id)
             if request is not None and request.seq is chunk.seq and chunk.seq.params.keep_prompt_logits:
@@ -235,10 +225,10 @@ class LLMEngine:
             if seq.is_finished:
                 del self._requests[request_id]
             if seq.num_completion_tokens > request.reported_tokens or seq.is_finished:
-                outputs.append(self._output(request, finished=seq.is_finished))
+                outputs.append(request_output(request, finished=seq.is_finished))
         return outputs
 
-    def _detokenize(self, request: _Request) -> None:
+    def _detokenize(self, request: TrackedRequest) -> None:
         """Give the detokenizer the request's new tokens; a stop string ends the request."""
         seq = request.seq
         new_ids = seq.completion_token_ids[request.detokenized:]
@@ -254,35 +244,6 @@ class LLMEngine:
         if seq.params.ignore_eos:
             return []
         return seq.params.stop_token_ids if seq.params.stop_token_ids is not None else self.eos_token_ids
-
-    def _output(self, request: _Request, *, finished: bool) -> RequestOutput:
-        seq = request.seq
-        completion = seq.completion_token_ids
-        new_token_ids = completion[request.reported_tokens:]
-        request.reported_tokens = len(completion)
-        prompt_logits, positions = None, []
-        if finished and request.prompt_logits:
-            positions = sorted(request.prompt_logits)
-            prompt_logits = torch.stack([request.prompt_logits[p] for p in positions])
-        return RequestOutput(
-            request_id=seq.request_id, new_token_ids=new_token_ids,
-            new_text=request.detokenizer.delta(final=finished), token_ids=list(completion),
-            text=request.detokenizer.text[:request.detokenizer.emitted],
-            finished=finished, finish_reason=seq.finish_reason if finished else None,
-            num_prompt_tokens=seq.num_prompt_tokens, prompt_tokens_computed=seq.prompt_tokens_computed,
-            prompt_tokens_cached=seq.prompt_tokens_cached, prompt_logits=prompt_logits,
-            prompt_logit_positions=positions,
-        )
-
-    def _progress(self, request: _Request) -> RequestOutput:
-        """An output that reports no news (the request is still computing or waiting)."""
-        seq, detokenizer = request.seq, request.detokenizer
-        return RequestOutput(
-            request_id=seq.request_id, new_token_ids=[], new_text="", token_ids=seq.completion_token_ids,
-            text=detokenizer.text[:detokenizer.emitted], finished=False, finish_reason=None,
-            num_prompt_tokens=seq.num_prompt_tokens, prompt_tokens_computed=seq.prompt_tokens_computed,
-            prompt_tokens_cached=seq.prompt_tokens_cached,
-        )
 
     # -- conveniences -------------------------------------------------------------------------
 
@@ -312,7 +273,7 @@ class LLMEngine:
                 if not mine:
                     if request is None:  # ended by someone else's cancel, which got its output
                         return
-                    mine.append(self._progress(request))
+                    mine.append(progress_output(request))
                 for out in mine:
                     yield out
                     if out.finished:
