@@ -101,7 +101,7 @@ class LLMEngine:
         if request is None:
             return None
         self.scheduler.cancel(request.seq)
-        return self._output(request, finished=True)
+        return request_output(request, finished=True)
 
     def has_unfinished(self) -> bool:
         return bool(self._requests) or bool(self._undelivered) or not self.scheduler.is_finished()
