@@ -1,11 +1,15 @@
 """Decode bursts on a GPU: per-token decode time of one warm stream for several burst lengths K
-(greedy decode steps per host synchronisation), in one run on the same engine and prompt.
+(greedy decode steps per host synchronisation) and burst-ahead lengths A (steps launched before a
+burst's tokens are read), in one run on the same engine and prompt; and what launching ahead costs
+a keystroke: the time to first token of a new warm request sent right after cancelling a
+streaming one (the cancelled request's queued GPU work runs before the new request's).
 
-    python benchmarks/decode_burst.py [--shape 1.5b] [--context 16384] [--bursts 1,4,8,16,4]
+    python benchmarks/decode_burst.py [--shape 1.5b] [--context 16384] [--bursts 1,4,8,4]
+        [--ahead 0,1,4] [--cancels 7]
 
-K = 1 is the engine without bursts (one host round trip per token); every K > 1 runs with and
-without the next burst launched ahead (decode_ahead); the last K is repeated to show run-to-run
-spread. Random weights and prompt tokens (timing only), as benchmarks/e2e.py.
+K = 1 is the engine without bursts (one host round trip per token); every K > 1 runs with each
+A <= K; the last K is repeated to show run-to-run spread. Random weights and prompt tokens (timing
+only), as benchmarks/e2e.py.
 """
 
 from __future__ import annotations
@@ -37,13 +41,38 @@ def per_token_ms(engine: LLMEngine, prompt: list[int], tokens: int) -> float:
             return (time.perf_counter() - start) / count * 1e3
 
 
+def ttft_after_cancel_ms(engine: LLMEngine, maker: PromptMaker, prefix: list[int], repeats: int) -> float:
+    """Median ms from add_request to the first token of a warm request sent right after cancelling
+    another request of the same file that had streamed a dozen tokens. The cancel lands between
+    engine steps, when nothing but a burst launched ahead is left on the GPU."""
+    times = []
+    for _ in range(repeats):
+        streaming = engine.add_request(prefix + maker.tokens(8),
+                                       SamplingParams(max_tokens=200, ignore_eos=True))
+        produced = 0
+        while produced < 12:
+            produced += sum(len(o.new_token_ids) for o in engine.step() if o.request_id == streaming)
+        engine.cancel(streaming)
+        start = time.perf_counter()
+        typed = engine.add_request(prefix + maker.tokens(8), SamplingParams(max_tokens=1, ignore_eos=True))
+        while not any(o.request_id == typed and o.new_token_ids for o in engine.step()):
+            pass
+        times.append((time.perf_counter() - start) * 1e3)
+        while engine.has_unfinished():
+            engine.step()
+    return sorted(times)[len(times) // 2]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", default="1.5b")
     parser.add_argument("--context", type=int, default=16384)
     parser.add_argument("--file-tokens", type=int, default=1500)
     parser.add_argument("--tokens", type=int, default=160)
-    parser.add_argument("--bursts", default="1,4,8,16,4")
+    parser.add_argument("--bursts", default="1,4,8,4")
+    parser.add_argument("--ahead", default="0,1,4", help="burst-ahead lengths to compare")
+    parser.add_argument("--cancels", type=int, default=7,
+                        help="repeats of the cancel-then-type TTFT (0: skip)")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
@@ -54,19 +83,27 @@ def main(argv: list[str] | None = None) -> int:
     maker = PromptMaker(models.config.vocab_size)
     prompt = maker.tokens(args.context + args.file_tokens)
     engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
+    aheads = [int(a) for a in args.ahead.split(",")]
     rows = []
     for burst in (int(k) for k in args.bursts.split(",")):
-        for ahead in (False, True) if burst > 1 else (False,):
+        for ahead in [a for a in aheads if a <= burst] if burst > 1 else [0]:
             engine.decode_burst, engine.decode_ahead = burst, ahead
             engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
             rows.append((burst, ahead, per_token_ms(engine, prompt + maker.tokens(8), args.tokens)))
-            print(f"K={burst} ahead={ahead}: {rows[-1][2]:.3f} ms/token", flush=True)
+            print(f"K={burst} A={ahead}: {rows[-1][2]:.3f} ms/token", flush=True)
     base = rows[0][2]
     print(f"\n{torch.cuda.get_device_name()}, shape {args.shape}, context {args.context} + "
           f"{args.file_tokens}, {args.tokens} tokens\n\n"
-          f"| K | next burst launched ahead | ms/token | vs K={rows[0][0]} |\n|---|---|---|---|")
+          f"| K | A (steps launched ahead) | ms/token | vs K={rows[0][0]} |\n|---|---|---|---|")
     for burst, ahead, ms in rows:
-        print(f"| {burst} | {'yes' if ahead else 'no'} | {ms:.3f} | {base / ms:.2f}x |")
+        print(f"| {burst} | {ahead} | {ms:.3f} | {base / ms:.2f}x |")
+    if args.cancels:
+        print("\n| K | A | TTFT after a cancel, ms (median of "
+              f"{args.cancels}) |\n|---|---|---|")
+        for ahead in aheads:
+            engine.decode_burst, engine.decode_ahead = 4, ahead
+            print(f"| 4 | {ahead} | {ttft_after_cancel_ms(engine, maker, prompt, args.cancels):.2f} |",
+                  flush=True)
     return 0
 
 

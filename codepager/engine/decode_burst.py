@@ -14,11 +14,14 @@ K is clipped per burst so that no sequence runs a step it would not have run one
 to its remaining max_tokens and to the model length.
 
 Bursts ahead: while the host waits for a burst's tokens and postprocesses them, the GPU would idle.
-So the engine launches the next burst of the same sequences first, its step 0 fed on the device by
-the last argmax of the running one (BurstPlanner.plan with `ahead` = the running burst's steps). The
-next engine step uses it if it schedules the same burst; otherwise it is dropped, which is safe for
-the same reason dropped burst tokens are: its KV went to slots past every kept token, in pages the
-sequences own (reserved for both bursts), and a later recomputation writes the same slots again.
+So the engine launches a burst of the next `decode_ahead` steps of the same sequences first, its
+step 0 fed on the device by the last argmax of the running one (BurstPlanner.plan with `ahead` = the
+running burst's steps). The next engine step runs it as its burst if it schedules those sequences
+at those positions; otherwise it is dropped, which is safe for the same reason dropped burst tokens
+are: its KV went to slots past every kept token, in pages the sequences own (reserved for both
+bursts), and a later recomputation writes the same slots again. A dropped burst still occupies the
+GPU before the next request's work: decode_ahead steps is the most a cancel wastes beyond the
+running burst.
 """
 
 from __future__ import annotations
@@ -50,12 +53,13 @@ def burst_length(chunks: list[ScheduledChunk], *, max_steps: int, max_model_len:
 
 
 def burst_length_after(seqs: list[Sequence], steps: int, *, max_steps: int, max_model_len: int) -> int:
-    """Steps of the burst that follows a running burst of `steps` steps of these sequences, all of
-    which continue (what burst_length will say once the running burst's tokens are appended)."""
+    """Steps (at most max_steps; 0 = none) of a burst that follows a running burst of `steps`
+    steps of these sequences, all of which continue: none runs a step it would not run one step at
+    a time."""
     for seq in seqs:
         remaining = seq.params.max_tokens - seq.num_completion_tokens - steps
         max_steps = min(max_steps, remaining, max_model_len - (len(seq) + steps) + 1)
-    return max(max_steps, 1)
+    return max(max_steps, 0)
 
 
 @dataclass(slots=True)
@@ -68,7 +72,8 @@ class AheadBurst:
     tokens: object  # [steps, B] int64 on the device, not synchronised
 
     def matches(self, seqs: list[Sequence], steps: int) -> bool:
-        return (steps == self.steps and [s.seq_id for s in seqs] == self.seq_ids
+        """Whether it is (the start of) the burst of `steps` steps of these sequences."""
+        return (self.steps <= steps and [s.seq_id for s in seqs] == self.seq_ids
                 and [len(s) - 1 for s in seqs] == self.first_positions)
 
 

@@ -52,7 +52,7 @@ class LLMEngine:
         self.blend = BlendSelector(loaded.model, self.runner.k_pool, self.runner.v_pool)
         self.scheduler.select_blend = self.blend
         self.decode_burst = self.config.decode_burst_for(self.runner.device.type)
-        self.decode_ahead = self.config.decode_ahead_for(self.runner.device.type)
+        self.decode_ahead = self.config.decode_ahead
         self.num_decode_bursts = 0
         self.num_bursts_ahead_used = 0
         self._ahead: AheadBurst | None = None
@@ -156,7 +156,7 @@ class LLMEngine:
         The burst launched ahead by the previous step is this one when it matches."""
         seqs = [c.seq for c in chunks]
         if ahead is not None and ahead.matches(seqs, steps):
-            launched = ahead.tokens
+            launched, steps = ahead.tokens, ahead.steps
             self.num_bursts_ahead_used += 1
         else:
             launched = self.runner.launch_burst(seqs, steps)  # [steps, len(seqs)] on the device
@@ -177,8 +177,9 @@ class LLMEngine:
         """Launch the burst that follows `launched` (decode_burst.py), when one would follow."""
         if self.scheduler.waiting:
             return None
-        after = burst_length_after(seqs, steps, max_steps=self.decode_burst, max_model_len=self.max_model_len)
-        if after <= 1 or (after := self.scheduler.reserve_ahead(seqs, steps + after) - steps) <= 1:
+        after = burst_length_after(seqs, steps, max_steps=min(self.decode_ahead, self.decode_burst),
+                                   max_model_len=self.max_model_len)
+        if after < 1 or (after := self.scheduler.reserve_ahead(seqs, steps + after) - steps) < 1:
             return None
         tokens = self.runner.launch_burst(seqs, after, ahead=steps, first_ids=launched[-1])
         return AheadBurst(seq_ids=[s.seq_id for s in seqs],

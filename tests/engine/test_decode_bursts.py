@@ -21,9 +21,9 @@ PROMPTS = [
 MAX_TOKENS = [37, 9, 22, 14]  # finish in different steps of a burst for every K below
 
 
-@pytest.fixture(params=[False, True], ids=["read-each-burst", "burst-ahead"])
+@pytest.fixture(params=[0, 1, 3], ids=["no-burst-ahead", "1-step-ahead", "3-steps-ahead"])
 def make_engine(make_engine, request):
-    """Every test runs with and without bursts launched ahead (decode_burst.py)."""
+    """Every test runs without bursts launched ahead and with 1- and 3-step ones (decode_burst.py)."""
 
     def make(**settings):
         settings.setdefault("decode_ahead", request.param)
@@ -59,7 +59,7 @@ def test_bursts_are_token_identical_to_single_steps(make_engine, burst):
     assert finals(many, requests[:1]) == finals(one, requests[:1])
     assert finals(many, requests) == finals(one, requests)
     assert many.stats().decode_bursts > 0 and one.stats().decode_bursts == 0
-    assert (many.stats().decode_bursts_ahead > 0) == many.decode_ahead
+    assert (many.stats().decode_bursts_ahead > 0) == (many.decode_ahead > 0)
     a, b = one.stats(), many.stats()
     assert (a.tokens_computed, a.prefix_cache_hit_tokens) == (b.tokens_computed, b.prefix_cache_hit_tokens)
     assert b.free_pages == b.num_pages
@@ -68,8 +68,11 @@ def test_bursts_are_token_identical_to_single_steps(make_engine, burst):
 def test_a_burst_yields_its_tokens_in_one_output_and_never_overshoots(make_engine):
     engine = make_engine(decode_burst=4)
     [outputs] = run(engine, [(PROMPTS[0], greedy(7))])
-    # prefill samples token 1; the bursts then give 4 and 2 (clipped to max_tokens, not 4)
-    assert [len(o.new_token_ids) for o in outputs] == [1, 4, 2]
+    # prefill samples token 1; the bursts then give 4 and 2 (clipped to max_tokens, not 4) — or,
+    # when bursts of `ahead` steps are launched ahead, 4 and then bursts of that many
+    ahead = engine.decode_ahead or 4
+    tail = [min(ahead, 2 - done) for done in range(0, 2, ahead)]
+    assert [len(o.new_token_ids) for o in outputs] == [1, 4, *tail]
     assert len(outputs[-1].token_ids) == 7 and outputs[-1].finish_reason == "length"
     assert engine.stats().tokens_computed == len(engine.encode_prompt(PROMPTS[0])) + 6
 
@@ -273,7 +276,7 @@ def test_staged_burst_steps_equal_prepare_of_the_same_steps(make_engine):
 def test_a_burst_ahead_is_dropped_when_the_batch_changes(make_engine):
     """A request arriving while a burst runs ahead: the engine admits it and recomputes instead of
     using the burst; outputs are those of one step at a time."""
-    one, many = make_engine(decode_burst=1), make_engine(decode_burst=4, decode_ahead=True)
+    one, many = make_engine(decode_burst=1), make_engine(decode_burst=4, decode_ahead=2)
     results = []
     for engine in (one, many):
         first = engine.add_request(PROMPTS[0], greedy(30))
@@ -294,8 +297,10 @@ def test_a_burst_ahead_is_dropped_when_the_batch_changes(make_engine):
 
 def test_decode_burst_setting():
     assert EngineConfig().decode_burst_for("cpu") == 1 and EngineConfig().decode_burst_for("cuda") == 4
-    assert not EngineConfig().decode_ahead_for("cpu") and EngineConfig().decode_ahead_for("cuda")
-    assert EngineConfig(decode_ahead=True).decode_ahead_for("cpu")
+    assert EngineConfig().decode_ahead == 0 and EngineConfig(decode_ahead=3).decode_ahead == 3
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ConfigError, match="decode_ahead"):
+            EngineConfig(decode_ahead=bad)
     assert EngineConfig(decode_burst=6).decode_burst_for("cpu") == 6
     with pytest.raises(ConfigError, match="decode_burst"):
         EngineConfig(decode_burst=0)
