@@ -27,12 +27,16 @@ running burst.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from codepager.engine.decode_batch import SeqPageCache, SeqPages, clear_rows, stage_row
 from codepager.engine.scheduler import ScheduledChunk
 from codepager.engine.sequence import PAGE_SIZE, Sequence
+
+if TYPE_CHECKING:
+    import torch
 
 
 def burst_length(chunks: list[ScheduledChunk], *, max_steps: int, max_model_len: int) -> int:
@@ -69,7 +73,7 @@ class AheadBurst:
     seq_ids: list[int]
     first_positions: list[int]
     steps: int
-    tokens: object  # [steps, B] int64 on the device, not synchronised
+    tokens: torch.Tensor  # [steps, B] int64 on the device, not synchronised
 
     def matches(self, seqs: list[Sequence], steps: int) -> bool:
         """Whether it is (the start of) the burst of `steps` steps of these sequences."""

@@ -43,6 +43,7 @@ def request_output(request: TrackedRequest, *, finished: bool) -> RequestOutput:
         prompt_logit_positions=positions,
     )
 
+
 def progress_output(request: TrackedRequest) -> RequestOutput:
     """An output that reports no news (the request is still computing or waiting)."""
     seq, detokenizer = request.seq, request.detokenizer

@@ -111,13 +111,20 @@ async def test_cancelled_explain_never_reaches_the_engine(session):
     assert after["last_job"]["kind"] == "inline"
 
 
-async def test_shutdown_in_the_middle_of_a_generation(module_repo, server_env, tiny_model):
+async def generating_client(module_repo, server_env, tiny_model, editor: str):
+    """A fresh server (as `editor` starts it) in the middle of a long inline completion:
+    (client, the pending completion)."""
     options = {"modelPath": str(tiny_model), "maxTokens": LONG, "debounceMs": 0}
-    client, _result = await start_client(module_repo, server_env, "neovim", options)
+    client, _result = await start_client(module_repo, server_env, editor, options)
     await wait_ready(client)
     uri = open_document(client, module_repo / "shop" / "money.py")
     pending = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params(uri, 12, 4)))
     await running(client)
+    return client, pending
+
+
+async def test_shutdown_in_the_middle_of_a_generation(module_repo, server_env, tiny_model):
+    client, pending = await generating_client(module_repo, server_env, tiny_model, "neovim")
     await client.shutdown_async(None)  # returns only once the worker stopped generating and closed
     with contextlib.suppress(JsonRpcRequestCancelled):  # cancelled, or answered empty: both stop it
         assert not (await pending).items
@@ -128,12 +135,7 @@ async def test_shutdown_in_the_middle_of_a_generation(module_repo, server_env, t
 
 
 async def test_exit_without_shutdown_ends_the_process(module_repo, server_env, tiny_model):
-    options = {"modelPath": str(tiny_model), "maxTokens": LONG, "debounceMs": 0}
-    client, _result = await start_client(module_repo, server_env, "emacs", options)
-    await wait_ready(client)
-    uri = open_document(client, module_repo / "shop" / "money.py")
-    pending = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params(uri, 12, 4)))
-    await running(client)
+    client, pending = await generating_client(module_repo, server_env, tiny_model, "emacs")
     client.exit(None)  # no shutdown first: the process must still end (status 1, as the LSP asks)
     returncode = await asyncio.wait_for(client._server.wait(), timeout=60)
     pending.cancel()
