@@ -1,11 +1,13 @@
 """Decode bursts on a GPU: per-token decode time of one warm stream for several burst lengths K
-(greedy decode steps per host synchronisation) and burst-ahead lengths A (steps launched before a
-burst's tokens are read), in one run on the same engine and prompt; and what launching ahead costs
-a keystroke: the time to first token of a new warm request sent right after cancelling a
-streaming one (the cancelled request's queued GPU work runs before the new request's).
+(greedy decode steps per host synchronisation), burst-ahead lengths A (steps launched before a
+burst's tokens are read) and decode kernel sets (the model's DECODE_KERNELS: cuBLAS projections, or
+Triton ones with the norms and SwiGLU inside, chained by PDL or not), in one run on the same engine
+and prompt; and what launching ahead costs a keystroke: the time to first token of a new warm
+request sent right after cancelling a streaming one (the cancelled request's queued GPU work runs
+before the new request's).
 
     python benchmarks/decode_burst.py [--shape 1.5b] [--context 16384] [--bursts 1,4,8,4]
-        [--ahead 0,1,4] [--cancels 7]
+        [--ahead 0,1,4] [--kernels cublas,triton,triton_pdl] [--cancels 7]
 
 K = 1 is the engine without bursts (one host round trip per token); every K > 1 runs with each
 A <= K; the last K is repeated to show run-to-run spread. Random weights and prompt tokens (timing
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=160)
     parser.add_argument("--bursts", default="1,4,8,4")
     parser.add_argument("--ahead", default="0,1,4", help="burst-ahead lengths to compare")
+    parser.add_argument("--kernels", default=None,
+                        help="decode kernel sets to compare (default: the engine's for the device)")
     parser.add_argument("--cancels", type=int, default=7,
                         help="repeats of the cancel-then-type TTFT (0: skip)")
     args = parser.parse_args(argv)
@@ -84,22 +88,29 @@ def main(argv: list[str] | None = None) -> int:
     prompt = maker.tokens(args.context + args.file_tokens)
     engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
     aheads = [int(a) for a in args.ahead.split(",")]
+    model = engine.runner.model
+    kernel_sets = args.kernels.split(",") if args.kernels else [model.decode_kernels]
     rows = []
-    for burst in (int(k) for k in args.bursts.split(",")):
-        for ahead in [a for a in aheads if a <= burst] if burst > 1 else [0]:
-            engine.decode_burst, engine.decode_ahead = burst, ahead
-            engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
-            rows.append((burst, ahead, per_token_ms(engine, prompt + maker.tokens(8), args.tokens)))
-            print(f"K={burst} A={ahead}: {rows[-1][2]:.3f} ms/token", flush=True)
-    base = rows[0][2]
+    for kernels in kernel_sets:
+        model.decode_kernels = kernels  # graphs are kept per kernel set
+        for burst in (int(k) for k in args.bursts.split(",")):
+            for ahead in [a for a in aheads if a <= burst] if burst > 1 else [0]:
+                engine.decode_burst, engine.decode_ahead = burst, ahead
+                engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
+                ms = per_token_ms(engine, prompt + maker.tokens(8), args.tokens)
+                rows.append((kernels, burst, ahead, ms))
+                print(f"{kernels} K={burst} A={ahead}: {ms:.3f} ms/token", flush=True)
+    base = rows[0][3]
     print(f"\n{torch.cuda.get_device_name()}, shape {args.shape}, context {args.context} + "
           f"{args.file_tokens}, {args.tokens} tokens\n\n"
-          f"| K | A (steps launched ahead) | ms/token | vs K={rows[0][0]} |\n|---|---|---|---|")
-    for burst, ahead, ms in rows:
-        print(f"| {burst} | {ahead} | {ms:.3f} | {base / ms:.2f}x |")
+          "| decode kernels | K | A (steps launched ahead) | ms/token | vs first row |\n"
+          "|---|---|---|---|---|")
+    for kernels, burst, ahead, ms in rows:
+        print(f"| {kernels} | {burst} | {ahead} | {ms:.3f} | {base / ms:.2f}x |")
     if args.cancels:
         print("\n| K | A | TTFT after a cancel, ms (median of "
               f"{args.cancels}) |\n|---|---|---|")
+        model.decode_kernels = kernel_sets[-1]
         for ahead in aheads:
             engine.decode_burst, engine.decode_ahead = 4, ahead
             print(f"| 4 | {ahead} | {ttft_after_cancel_ms(engine, maker, prompt, args.cancels):.2f} |",

@@ -18,6 +18,7 @@ KERNEL_KINDS = (  # (kind, name fragments), first match wins
     ("attention (split merge)", ("merge_splits",)),
     ("attention (extend)", ("extend",)),
     ("kv store", ("store_kv",)),
+    ("decode projections (Triton, norms and SwiGLU inside)", ("decode_linear",)),
     ("matmul", ("gemm", "gemv", "nvjet", "cutlass", "sm90", "xmma", "splitk", "cublas")),
 )
 

@@ -29,6 +29,7 @@ from codepager.kernels.paged_tiles import (
     load_query_rows,
     merge_splits,
 )
+from codepager.kernels.pdl import pdl_launch_options, pdl_wait_then_release
 from codepager.kernels.triton_import import require_triton, tl, triton
 
 
@@ -42,8 +43,9 @@ def _decode_split_kernel(
     stride_table_seq,
     GROUP: tl.constexpr, BLOCK_H: tl.constexpr, ROW_BLOCKS: tl.constexpr, HEAD_DIM: tl.constexpr,
     PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr, HAS_SHIFT: tl.constexpr,
-    DOT_PRECISION: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, PDL: tl.constexpr,
 ):
+    pdl_wait_then_release(PDL)
     seq = tl.program_id(0)
     kv_head = tl.program_id(1) // ROW_BLOCKS
     row_block = tl.program_id(1) % ROW_BLOCKS
@@ -112,10 +114,12 @@ def paged_decode(
     scale: float,
     num_splits: int | None = None,
     config: dict | None = None,
+    pdl: bool = False,
 ) -> torch.Tensor:
     """Triton paged decode; same contract as paged_decode_ref (page_starts is unused: a decode
     query sees every valid key). num_splits overrides the heuristic and config (keys as in
-    DECODE_CONFIGS) the tile configuration (benchmarks)."""
+    DECODE_CONFIGS) the tile configuration (benchmarks); pdl launches both kernels as programmatic
+    dependents (codepager.kernels.pdl)."""
     require_triton()
     num_seqs, num_q_heads, head_dim = q.shape
     num_kv_heads = k_cache.shape[2]
@@ -153,10 +157,10 @@ def paged_decode(
         stride_table_seq=block_tables.stride(0),
         GROUP=group, BLOCK_H=block_h, ROW_BLOCKS=row_blocks, HEAD_DIM=head_dim, PAGE_SIZE=PAGE_SIZE,
         PAGES_PER_TILE=config["pages_per_tile"], HAS_SHIFT=has_shift,
-        DOT_PRECISION=dot_precision(q.dtype),
-        num_warps=config["num_warps"], num_stages=config["num_stages"],
+        DOT_PRECISION=dot_precision(q.dtype), PDL=pdl,
+        num_warps=config["num_warps"], num_stages=config["num_stages"], **pdl_launch_options(pdl),
     )
-    merge_splits(part_out=part_out, part_lse=part_lse, out=out)
+    merge_splits(part_out=part_out, part_lse=part_lse, out=out, pdl=pdl)
     return out
 
 
@@ -171,7 +175,9 @@ def paged_decode_ref(
     page_shifts: torch.Tensor | None,
     rope_inv_freq: torch.Tensor | None,
     scale: float,
+    pdl: bool = False,
 ) -> torch.Tensor:
+    del pdl  # a launch detail
     num_seqs = q.shape[0]
     cu = torch.arange(num_seqs + 1, dtype=torch.int32, device=q.device)
     # the decode query sees every stored key: give it a position past all of them

@@ -12,6 +12,7 @@ same number and keeps one tl.dot per tile.
 
 import torch
 
+from codepager.kernels.pdl import pdl_launch_options, pdl_wait_then_release
 from codepager.kernels.triton_import import tl, triton
 
 
@@ -137,8 +138,9 @@ def fold_tile(
 def _merge_splits_kernel(
     part_out_ptr, part_lse_ptr, out_ptr, num_splits,
     stride_out_seq, stride_out_head,
-    HEAD_DIM: tl.constexpr, D_BLOCK: tl.constexpr, SPLIT_BLOCK: tl.constexpr,
+    HEAD_DIM: tl.constexpr, D_BLOCK: tl.constexpr, SPLIT_BLOCK: tl.constexpr, PDL: tl.constexpr,
 ):
+    pdl_wait_then_release(PDL)
     seq = tl.program_id(0)  # a sequence (decode) or a query token (extend)
     head = tl.program_id(1)
     row = seq * tl.num_programs(1) + head
@@ -168,7 +170,8 @@ MERGE_D_BLOCK = 32  # head_dim slices merged by separate programs when rows x he
 MERGE_MANY_ROWS = 512  # (row, head) pairs from which one program per pair fills the GPU
 
 
-def merge_splits(*, part_out: torch.Tensor, part_lse: torch.Tensor, out: torch.Tensor) -> None:
+def merge_splits(*, part_out: torch.Tensor, part_lse: torch.Tensor, out: torch.Tensor,
+                 pdl: bool = False) -> None:
     """out[r, h] = softmax-weighted sum over splits of part_out[r, h, split] (weights 2**part_lse).
 
     part_out [R, H, splits, D] fp32 (each split normalised by its own sum), part_lse [R, H, splits]
@@ -183,7 +186,7 @@ def merge_splits(*, part_out: torch.Tensor, part_lse: torch.Tensor, out: torch.T
         part_out_ptr=part_out, part_lse_ptr=part_lse, out_ptr=out, num_splits=num_splits,
         stride_out_seq=out.stride(0), stride_out_head=out.stride(1),
         HEAD_DIM=head_dim, D_BLOCK=d_block, SPLIT_BLOCK=min(triton.next_power_of_2(num_splits), 64),
-        num_warps=4 if d_block * min(num_splits, 64) >= 2048 else 2,
+        PDL=pdl, num_warps=4 if d_block * min(num_splits, 64) >= 2048 else 2, **pdl_launch_options(pdl),
     )
 
 

@@ -20,6 +20,7 @@ is graph-capturable.
 
 import torch
 
+from codepager.kernels.pdl import pdl_launch_options, pdl_wait_then_release
 from codepager.kernels.store_kv import check_store_inputs, store_kv_ref
 from codepager.kernels.triton_import import require_triton, tl, triton
 
@@ -62,8 +63,9 @@ def _rope_kernel(
     stride_q_tok, stride_q_head, stride_k_tok, stride_k_head, stride_cos_tok, stride_sin_tok,
     stride_v_tok, stride_v_head, stride_kc_slot, stride_kc_head, stride_vc_slot, stride_vc_head,
     HALF: tl.constexpr, BLOCK_Q_HEADS: tl.constexpr, BLOCK_KV_HEADS: tl.constexpr,
-    STORE: tl.constexpr,
+    STORE: tl.constexpr, PDL: tl.constexpr,
 ):
+    pdl_wait_then_release(PDL)
     token = tl.program_id(0).to(tl.int64)
     d = tl.arange(0, HALF)
     cos = tl.load(cos_ptr + token * stride_cos_tok + d).to(tl.float32)[None, :]
@@ -88,22 +90,23 @@ def _rope_kernel(
 
 def apply_rope_inplace(*, q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
     """Triton in-place RoPE of q and k; same contract as apply_rope_inplace_ref."""
-    _launch(q, k, cos, sin, None)
+    _launch(q, k, cos, sin, None, pdl=False)
 
 
 def rope_and_store_kv(
     *, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-    k_cache: torch.Tensor, v_cache: torch.Tensor, slot_mapping: torch.Tensor,
+    k_cache: torch.Tensor, v_cache: torch.Tensor, slot_mapping: torch.Tensor, pdl: bool = False,
 ) -> None:
     """Triton in-place RoPE of q and k, then k and v stored into their page slots; same contract as
-    rope_and_store_kv_ref."""
+    rope_and_store_kv_ref. pdl: launched as a programmatic dependent (codepager.kernels.pdl)."""
     assert v.dtype == k.dtype, "v must have k's dtype"
     check_store_inputs(key=k, value=v, k_cache=k_cache, v_cache=v_cache, slot_mapping=slot_mapping)
-    _launch(q, k, cos, sin, (v, k_cache, v_cache, slot_mapping))
+    _launch(q, k, cos, sin, (v, k_cache, v_cache, slot_mapping), pdl=pdl)
 
 
 def _launch(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-            store: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None) -> None:
+            store: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None, *,
+            pdl: bool) -> None:
     require_triton()
     tokens, num_q_heads, head_dim = q.shape
     assert k.dim() == 3 and k.shape[0] == tokens and k.shape[2] == head_dim and k.dtype == q.dtype
@@ -124,7 +127,8 @@ def _launch(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tens
         stride_kc_slot=k_cache.stride(-3), stride_kc_head=k_cache.stride(-2),
         stride_vc_slot=v_cache.stride(-3), stride_vc_head=v_cache.stride(-2),
         HALF=head_dim // 2, BLOCK_Q_HEADS=triton.next_power_of_2(num_q_heads),
-        BLOCK_KV_HEADS=triton.next_power_of_2(k.shape[1]), STORE=store is not None, num_warps=4,
+        BLOCK_KV_HEADS=triton.next_power_of_2(k.shape[1]), STORE=store is not None, PDL=pdl,
+        num_warps=4, **pdl_launch_options(pdl),
     )
 
 
@@ -137,7 +141,8 @@ def apply_rope_inplace_ref(*, q: torch.Tensor, k: torch.Tensor, cos: torch.Tenso
 
 def rope_and_store_kv_ref(
     *, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-    k_cache: torch.Tensor, v_cache: torch.Tensor, slot_mapping: torch.Tensor,
+    k_cache: torch.Tensor, v_cache: torch.Tensor, slot_mapping: torch.Tensor, pdl: bool = False,
 ) -> None:
+    del pdl  # a launch detail
     apply_rope_inplace_ref(q=q, k=k, cos=cos, sin=sin)
     store_kv_ref(key=k, value=v, k_cache=k_cache, v_cache=v_cache, slot_mapping=slot_mapping)

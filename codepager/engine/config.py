@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import torch
+
 from codepager.errors import ConfigError
+from codepager.kernels.pdl import pdl_supported
+from codepager.model.decoder import DECODE_KERNELS
 
 DEFAULT_CPU_KV_CACHE_BYTES = 256 * 1024 * 1024
 # Tokens per step when max_num_batched_tokens is None. On CPU a step is also the longest stretch
@@ -51,6 +55,9 @@ class EngineConfig:
     # speed on the H100, but a request sent right after a cancel waits behind the dropped burst
     # (TTFT 9.05 -> 10.95 ms at 1.5b/16k), and keystroke TTFT is what an editor feels (decisions).
     decode_ahead: int = 0
+    # Decode steps of <= 4 rows on CUDA: "cublas", "triton" or "triton_pdl" (codepager.model.decoder
+    # DECODE_KERNELS); None = by device (decode_kernels_for)
+    decode_kernels: str | None = None
     cpu_threads: int | None = None  # torch intra-op threads on CPU (None: torch's default)
 
     def __post_init__(self) -> None:
@@ -69,6 +76,9 @@ class EngineConfig:
         ahead = self.decode_ahead
         if isinstance(ahead, bool) or not isinstance(ahead, int) or ahead < 0:
             raise ConfigError(f"decode_ahead must be a number of steps >= 0, got {self.decode_ahead!r}")
+        if self.decode_kernels not in (None, *DECODE_KERNELS):
+            raise ConfigError(f"decode_kernels must be one of {', '.join(DECODE_KERNELS)}, got "
+                              f"{self.decode_kernels!r}")
         if self.decode_burst is not None and self.decode_burst < 1:
             raise ConfigError(f"decode_burst must be at least 1, got {self.decode_burst}")
         if self.cpu_threads is not None and self.cpu_threads < 1:
@@ -85,6 +95,12 @@ class EngineConfig:
         if self.max_num_batched_tokens is not None:
             return self.max_num_batched_tokens
         return DEFAULT_BATCHED_TOKENS.get(device_type, DEFAULT_ACCELERATOR_BATCHED_TOKENS)
+
+    def decode_kernels_for(self, device: torch.device) -> str:
+        """The decode kernels on this device: chained Triton projections where PDL exists."""
+        if self.decode_kernels is not None:
+            return self.decode_kernels
+        return "triton_pdl" if pdl_supported(device) else "cublas"
 
     def decode_burst_for(self, device_type: str) -> int:
         """Greedy decode steps run per host synchronisation on a device of this type."""

@@ -105,7 +105,8 @@ class DecodeGraphs:
         self._burst_staging: tuple[list[tuple[torch.Tensor, torch.Tensor]], ...] = ([], [])
         self._burst_copied = (torch.cuda.Event(), torch.cuda.Event())
         self._burst_set = 0
-        self._graphs: dict[tuple[int, int, bool], _Captured] = {}
+        # (batch, pages, has shifted pages, the model's decode_kernels) -> graph
+        self._graphs: dict[tuple[int, int, bool, str], _Captured] = {}
         self._pool = torch.cuda.graph_pool_handle()
         self.last_replayed: torch.cuda.CUDAGraph | None = None  # for benchmarks: time the GPU part
 
@@ -138,10 +139,10 @@ class DecodeGraphs:
         self._tokens[: tokens.numel()].copy_(tokens, non_blocking=True)
         self._pages[: page_arrays.numel()].copy_(page_arrays, non_blocking=True)
         self._copied.record()
-        key = (batch, pages, has_shift)
+        key = (batch, pages, has_shift, self.model.decode_kernels)
         captured = self._graphs.get(key)
         if captured is None:
-            captured = self._graphs[key] = self._capture(*key)
+            captured = self._graphs[key] = self._capture(batch, pages, has_shift)
         captured.graph.replay()
         self.last_replayed = captured.graph
         return captured.hidden[: bounds[-1]], list(zip(bounds, bounds[1:], strict=False))
@@ -170,7 +171,7 @@ class DecodeGraphs:
             plan.stage(step, tokens.numpy()[:token_count].reshape(3, batch),
                        arrays.numpy()[:page_count].reshape(4, batch, pages))
         out = torch.empty((steps, n), dtype=torch.int64, device=self.device)
-        key = (batch, pages, plan.has_shift)
+        key = (batch, pages, plan.has_shift, self.model.decode_kernels)
         captured = self._graphs.get(key)
         for step, (tokens, arrays) in enumerate(staging[:steps]):
             self._tokens[:token_count].copy_(tokens[:token_count], non_blocking=True)
@@ -180,7 +181,7 @@ class DecodeGraphs:
             elif first_ids is not None:
                 self._tokens[:n].copy_(first_ids)
             if captured is None:  # captured from step 0's inputs, as run() captures from its own
-                captured = self._graphs[key] = self._capture(*key)
+                captured = self._graphs[key] = self._capture(batch, pages, plan.has_shift)
             captured.graph.replay()
             out[step] = compute_logits(captured.hidden[:n]).argmax(dim=-1)
         self.last_replayed = captured.graph

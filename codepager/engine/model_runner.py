@@ -41,6 +41,7 @@ class ModelRunner:
         weight = next(model.parameters())
         self.device = weight.device
         self.dtype = weight.dtype
+        model.decode_kernels = config.decode_kernels_for(self.device)
         if self.device.type == "cpu" and config.cpu_threads is not None:
             # process-wide: on a loaded 2-core box 1 thread decodes ~4.7x faster than 2 (decisions)
             torch.set_num_threads(config.cpu_threads)

@@ -9,6 +9,7 @@ graph (extend reads cu_seqlens_q for its grid).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,12 +50,14 @@ def store_kv(
 
 def paged_attention(
     q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, meta: AttentionMetadata,
-    rope_inv_freq: torch.Tensor, scale: float,
+    rope_inv_freq: torch.Tensor, scale: float, *, pdl: bool = False,
 ) -> torch.Tensor:
-    """q [T, Hq, D] (RoPE applied) -> out [T, Hq, D] over the pages described by meta."""
+    """q [T, Hq, D] (RoPE applied) -> out [T, Hq, D] over the pages described by meta; pdl chains the
+    CUDA decode kernels by programmatic dependent launch (codepager.kernels.pdl)."""
     if not q.is_cuda:
         return cpu_paged_attention(q, k_cache, v_cache, meta, rope_inv_freq, scale)
-    return _decode_or_extend(paged_decode, paged_extend, q, k_cache, v_cache, meta, rope_inv_freq, scale)
+    decode = functools.partial(paged_decode, pdl=pdl) if pdl else paged_decode
+    return _decode_or_extend(decode, paged_extend, q, k_cache, v_cache, meta, rope_inv_freq, scale)
 
 
 def cpu_paged_attention(

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from codepager.kernels.decode_linear import MAX_M as DECODE_LINEAR_ROWS
+from codepager.kernels.decode_linear import decode_linear
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.kernels.rms_norm import add_rms_norm, add_rms_norm_ref, rms_norm, rms_norm_ref
 from codepager.kernels.rope import apply_rope_inplace, rope_and_store_kv
@@ -24,6 +26,12 @@ from codepager.kernels.swiglu import silu_and_mul, silu_and_mul_ref
 from codepager.model.attention_backend import AttentionMetadata, paged_attention, store_kv
 from codepager.model.config import ModelConfig
 from codepager.model.rope import apply_rope, rope_cos_sin, rope_parameters
+
+# How a decode step of a few rows runs on CUDA: "cublas" = cuBLAS projections with the fused
+# elementwise kernels between them (11 launches a layer); "triton" = the norms and SwiGLU folded
+# into Triton projections (codepager.kernels.decode_linear, 6-7 launches); "triton_pdl" = the same
+# chained by programmatic dependent launch (codepager.kernels.pdl; compute capability >= 9).
+DECODE_KERNELS = ("cublas", "triton", "triton_pdl")
 
 
 class CausalLM(nn.Module):
@@ -37,6 +45,7 @@ class CausalLM(nn.Module):
         inv_freq, attention_factor = rope_parameters(config)
         self.register_buffer("rope_inv_freq", inv_freq, persistent=False)  # [head_dim // 2] float32
         self.rope_attention_factor = attention_factor
+        self.decode_kernels = "cublas"  # one of DECODE_KERNELS; the engine sets it per device
         if config.tie_word_embeddings:
             self.tie_weights()
 
@@ -55,8 +64,13 @@ class CausalLM(nn.Module):
         hidden = self.model.embed_tokens(input_ids)  # (T, hidden)
         cos, sin = rope_cos_sin(positions, self.rope_inv_freq, self.rope_attention_factor, hidden.dtype)
         residual = None
+        chained = (self.decode_kernels != "cublas" and meta.is_decode and fused_kernels_for(hidden)
+                   and 0 < hidden.shape[0] <= DECODE_LINEAR_ROWS)
+        pdl = self.decode_kernels == "triton_pdl"
         for layer, (k_cache, v_cache) in zip(self.model.layers, kv_caches, strict=True):
-            hidden, residual = layer(hidden, residual, cos, sin, meta, k_cache, v_cache, self.rope_inv_freq)
+            run = layer.forward_decode if chained else layer
+            hidden, residual = run(hidden, residual, cos, sin, meta, k_cache, v_cache, self.rope_inv_freq,
+                                   pdl=pdl)
         return self.model.norm.add_and_norm(hidden, residual)[0]
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -101,14 +115,37 @@ class DecoderLayer(nn.Module):
     def forward(
         self, hidden: torch.Tensor, residual: torch.Tensor | None, cos: torch.Tensor, sin: torch.Tensor,
         meta: AttentionMetadata, k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor,
+        pdl: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mlp output, residual stream before it): the layer's output is their sum, which the next
         layer's input norm (or the final norm) computes fused with itself, one kernel fewer per layer.
-        residual is None for the first layer (hidden is then the embeddings)."""
+        residual is None for the first layer (hidden is then the embeddings). pdl is forward_decode's."""
+        del pdl
         normed, residual = self.input_layernorm.norm_with_residual(hidden, residual)
         attn_out = self.self_attn(normed, cos, sin, meta, k_cache, v_cache, rope_inv_freq)
         normed, residual = self.post_attention_layernorm.add_and_norm(attn_out, residual)
         return self.mlp(normed), residual
+
+    def forward_decode(
+        self, hidden: torch.Tensor, residual: torch.Tensor | None, cos: torch.Tensor, sin: torch.Tensor,
+        meta: AttentionMetadata, k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor,
+        pdl: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """forward for a decode step of at most DECODE_LINEAR_ROWS rows on CUDA: each norm runs
+        inside the projection after it and SwiGLU inside gate_up (decode_linear), every Triton kernel
+        of the layer chained by programmatic dependent launch when pdl."""
+        attn, mlp = self.self_attn, self.mlp
+        first, post = self.input_layernorm, self.post_attention_layernorm
+        qkv, summed = decode_linear(x=hidden, residual=residual, norm_weight=first.weight, eps=first.eps,
+                                    weight=attn.qkv_proj.weight, bias=attn.qkv_proj.bias, pdl=pdl)
+        residual = hidden if summed is None else summed
+        out = attn.attend(qkv, cos, sin, meta, k_cache, v_cache, rope_inv_freq, pdl=pdl)  # (T, Hq * D)
+        o, _ = decode_linear(x=out, weight=attn.o_proj.weight, bias=attn.o_proj.bias, pdl=pdl)
+        act, residual = decode_linear(x=o, residual=residual, norm_weight=post.weight, eps=post.eps,
+                                      weight=mlp.gate_up_proj.weight, bias=mlp.gate_up_proj.bias,
+                                      swiglu=True, pdl=pdl)
+        down, _ = decode_linear(x=act, weight=mlp.down_proj.weight, bias=mlp.down_proj.bias, pdl=pdl)
+        return down, residual
 
 
 class Attention(nn.Module):
@@ -142,8 +179,11 @@ class Attention(nn.Module):
 
     def _project(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """q [T, Hq, D], k [T, Hkv, D] (QK-normed if the model has it), v [T, Hkv, D], before RoPE."""
-        tokens = hidden.shape[0]
-        qkv = self.qkv_proj(hidden)  # (T, (Hq + 2 Hkv) * D)
+        return self._split_heads(self.qkv_proj(hidden))
+
+    def _split_heads(self, qkv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """qkv [T, (Hq + 2 Hkv) * D] -> views q, k, v (q and k QK-normed if the model has it)."""
+        tokens = qkv.shape[0]
         q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
         q = q.view(tokens, self.num_heads, self.head_dim)  # (T, Hq, D)
         k = k.view(tokens, self.num_kv_heads, self.head_dim)  # (T, Hkv, D)
@@ -166,6 +206,18 @@ class Attention(nn.Module):
             store_kv(k, v, k_cache, v_cache, meta)
         out = paged_attention(q, k_cache, v_cache, meta, rope_inv_freq, self.scale)  # (T, Hq, D)
         return self.o_proj(out.reshape(tokens, self.num_heads * self.head_dim))  # (T, hidden)
+
+    def attend(
+        self, qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, meta: AttentionMetadata,
+        k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor, *, pdl: bool,
+    ) -> torch.Tensor:
+        """CUDA: projected qkv [T, (Hq + 2 Hkv) * D] -> attention output [T, Hq * D] (before o_proj),
+        K/V stored; the Triton kernels chained by programmatic dependent launch when pdl."""
+        q, k, v = self._split_heads(qkv)
+        rope_and_store_kv(q=q, k=k, v=v, cos=cos, sin=sin, k_cache=k_cache, v_cache=v_cache,
+                          slot_mapping=meta.slot_mapping, pdl=pdl)
+        out = paged_attention(q, k_cache, v_cache, meta, rope_inv_freq, self.scale, pdl=pdl)  # (T, Hq, D)
+        return out.reshape(qkv.shape[0], self.num_heads * self.head_dim)
 
 
 class SwiGLU(nn.Module):

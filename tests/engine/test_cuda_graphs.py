@@ -10,6 +10,7 @@ from codepager.engine.config import EngineConfig, SamplingParams
 from codepager.engine.cuda_graphs import MAX_CHUNK_ROWS, batch_bucket, pages_bucket
 from codepager.engine.decode_batch import DecodeBatchBuilder
 from codepager.engine.llm_engine import LLMEngine
+from codepager.model.decoder import DECODE_KERNELS
 from codepager.model.loader import load_model
 from codepager.model.testing import make_tiny_model_dir
 
@@ -88,9 +89,10 @@ def cuda_tiny(tmp_path_factory):
     return load_model(path, device="cuda", dtype=torch.float32)
 
 
-def cuda_engine(loaded, *, cuda_graphs: bool, decode_burst: int = 1) -> LLMEngine:
+def cuda_engine(loaded, *, cuda_graphs: bool, decode_burst: int = 1, decode_kernels: str | None = None,
+                ) -> LLMEngine:
     config = EngineConfig(device="cuda", num_pages=256, max_num_seqs=16, max_model_len=2048,
-                          cuda_graphs=cuda_graphs, decode_burst=decode_burst)
+                          cuda_graphs=cuda_graphs, decode_burst=decode_burst, decode_kernels=decode_kernels)
     return LLMEngine(loaded, config)
 
 
@@ -112,6 +114,16 @@ def test_graph_decode_generates_what_eager_decode_generates(cuda_tiny, count):
         if graphs:
             assert engine.runner.decode_graphs.num_graphs >= 1
     assert outputs[True] == outputs[False]
+
+
+@pytest.mark.gpu
+def test_every_decode_kernel_set_generates_the_same_tokens(cuda_tiny):
+    outputs = {}
+    for kernels in DECODE_KERNELS:
+        engine = cuda_engine(cuda_tiny, cuda_graphs=True, decode_burst=4, decode_kernels=kernels)
+        assert engine.runner.model.decode_kernels == kernels
+        outputs[kernels] = [o.token_ids for o in engine.generate(prompts_for(engine, 3), GREEDY)]
+    assert outputs["triton"] == outputs["cublas"] and outputs["triton_pdl"] == outputs["cublas"]
 
 
 @pytest.mark.gpu

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from codepager.model import decoder, load_model
+from codepager.model.decoder import DECODE_KERNELS
 
 from .paged_inputs import PagedBatch, run_paged
 from .test_parity import TEXT, hf_logits, relative_error
@@ -38,9 +39,11 @@ def checkpoint(request, tiny_model_dir):
     return path, ids, hf_logits(hf, ids)
 
 
-def test_float32_fused_model_matches_transformers(checkpoint):
+@pytest.mark.parametrize("decode_kernels", DECODE_KERNELS)
+def test_float32_fused_model_matches_transformers(checkpoint, decode_kernels):
     path, ids, expected = checkpoint
     loaded = load_model(path, device="cuda", dtype=torch.float32)
+    loaded.model.decode_kernels = decode_kernels
     assert relative_error(_chunked_logits(loaded.model, ids), expected) < 1e-3
 
 
@@ -58,8 +61,10 @@ def test_bfloat16_fused_model_is_as_close_to_float32_as_the_unfused_one(checkpoi
     assert (fused.argmax(-1) == expected.argmax(-1)).float().mean() > 0.8
 
 
-def test_bfloat16_decode_step_replays_in_a_cuda_graph(tiny_model_dir):
+@pytest.mark.parametrize("decode_kernels", DECODE_KERNELS)
+def test_bfloat16_decode_step_replays_in_a_cuda_graph(tiny_model_dir, decode_kernels):
     model = load_model(tiny_model_dir("qwen3"), device="cuda", dtype=torch.bfloat16).model
+    model.decode_kernels = decode_kernels
     ids = list(range(3, 24))
     batch = PagedBatch(num_seqs=2, max_pages=4)
     kv = model.allocate_kv_caches(8)
