@@ -85,18 +85,21 @@ def projections(shape: str) -> list[Projection]:
 
 
 def sweep_grid(deep: bool) -> list[DecodeLinearConfig]:
-    if deep:  # one program per column block walking K
-        return [DecodeLinearConfig(block_n=bn, block_k=bk, num_warps=w, num_stages=s)
-                for bn, bk, (w, s) in itertools.product([2, 4, 8], [512, 1024, 2048],
-                                                        [(4, 2), (4, 3), (8, 3)])]
+    if deep:  # one program per column block walking K, or programs streaming (block, K tile) pairs
+        tiles = [DecodeLinearConfig(block_n=bn, block_k=bk, num_warps=w, num_stages=s)
+                 for bn, bk, (w, s) in itertools.product([2, 4, 8], [512, 1024, 2048],
+                                                         [(4, 2), (4, 3), (8, 3)])]
+        streams = itertools.product([2, 4, 8], [1024, 2048, 4096], [4, 8], [2, 4, 8])
+        return tiles + [DecodeLinearConfig(block_n=bn, block_k=bk, num_warps=w, num_stages=1,
+                                           programs_per_sm=p) for bn, bk, w, p in streams]
     return [DecodeLinearConfig(block_n=bn, block_k=4096, num_warps=w, num_stages=1, programs_per_sm=p)
             for bn, w, p in itertools.product([2, 4, 8, 16], [4, 8], [2, 4, 8, 16])]
 
 
-def sweep(shapes: list[str]) -> str:
+def sweep(shapes: list[str], classes: list[str]) -> str:
     problems = [p for shape in shapes for p in projections(shape)]
     lines = []
-    for cls, deep in (("shallow", False), ("deep", True)):
+    for cls, deep in [(c, c == "deep") for c in classes]:
         grid = sweep_grid(deep)
         members = [i for i, p in enumerate(problems) if (p.k >= DEEP_K) == deep]
         times: dict[tuple[int, DecodeLinearConfig], float] = {}
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="1.5b,7b")
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--classes", default="shallow,deep", help="shape classes to sweep")
     parser.add_argument("--markdown", help="write the tables to this file too")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     shapes = args.shapes.split(",")
     text = f"{torch.cuda.get_device_name()}, torch {torch.__version__}\n\n"
     if args.sweep:
-        text += sweep(shapes) + "\n\n"
+        text += sweep(shapes, args.classes.split(",")) + "\n\n"
         print(text, flush=True)
     copy_bw = copy_bandwidth()
     rows = []

@@ -30,6 +30,14 @@ from dataclasses import dataclass
 
 import torch
 
+from codepager.kernels.decode_linear_tiles import (
+    load_block,
+    load_x,
+    product,
+    row_inv_rms,
+    store_block,
+    weight_mask,
+)
 from codepager.kernels.paged_tiles import device_sm_count
 from codepager.kernels.pdl import pdl_launch_options, pdl_wait_then_release
 from codepager.kernels.rms_norm import add_rms_norm_ref, rms_norm_ref
@@ -37,87 +45,6 @@ from codepager.kernels.swiglu import silu_and_mul_ref
 from codepager.kernels.triton_import import require_triton, tl, triton
 
 MAX_M = 4  # rows multiply by broadcast: more rows would need tl.dot tiles (cuBLAS serves those)
-
-
-@triton.jit
-def _load_x(x_ptr, res_ptr, norm_w_ptr, rows, row_ok, k, k_ok, inv_rms, stride_xm, stride_rm,
-            NORM: tl.constexpr, HAS_RES: tl.constexpr):
-    """x rows [BLOCK_M, BLOCK_K] at columns k, normed when NORM (inv_rms [BLOCK_M] per row)."""
-    mask = row_ok[:, None] & k_ok[None, :]
-    x = tl.load(x_ptr + rows[:, None] * stride_xm + k[None, :], mask=mask, other=0.0)
-    if NORM:
-        if HAS_RES:
-            r = tl.load(res_ptr + rows[:, None] * stride_rm + k[None, :], mask=mask, other=0.0)
-            x = (x.to(tl.float32) + r.to(tl.float32)).to(x.dtype)
-        scaled = (x.to(tl.float32) * inv_rms[:, None]).to(x.dtype).to(tl.float32)
-        nw = tl.load(norm_w_ptr + k, mask=k_ok, other=0.0).to(tl.float32)
-        x = (nw[None, :] * scaled).to(x.dtype)
-    return x
-
-
-@triton.jit
-def _inv_rms(x_ptr, res_ptr, summed_ptr, rows, row_ok, K, eps, stride_xm, stride_rm, summed_rows,
-             HAS_RES: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_K: tl.constexpr):
-    """1 / rms of each row of x (+ residual) [BLOCK_M]; writes the sum of rows below summed_rows."""
-    squares = tl.zeros([BLOCK_M], dtype=tl.float32)
-    for k0 in range(0, K, BLOCK_K):
-        k = k0 + tl.arange(0, BLOCK_K)
-        mask = row_ok[:, None] & (k < K)[None, :]
-        x = tl.load(x_ptr + rows[:, None] * stride_xm + k[None, :], mask=mask, other=0.0)
-        if HAS_RES:
-            r = tl.load(res_ptr + rows[:, None] * stride_rm + k[None, :], mask=mask, other=0.0)
-            x = (x.to(tl.float32) + r.to(tl.float32)).to(x.dtype)
-            tl.store(summed_ptr + rows[:, None] * K + k[None, :], x,
-                     mask=(rows < summed_rows)[:, None] & (k < K)[None, :])
-        xf = x.to(tl.float32)
-        squares += tl.sum(xf * xf, axis=1)
-    return tl.rsqrt(squares / K + eps)
-
-
-@triton.jit
-def _weight_mask(col_ok, k_ok, EVEN_K: tl.constexpr):
-    if EVEN_K:
-        mask = col_ok[:, None] & (k_ok[None, :] | True)
-    else:
-        mask = col_ok[:, None] & k_ok[None, :]
-    return mask
-
-
-@triton.jit
-def _product(x, w):
-    """x [BLOCK_M, BLOCK_K] times w [BLOCK_N, BLOCK_K] transposed -> [BLOCK_M, BLOCK_N] float32."""
-    return tl.sum(x.to(tl.float32)[:, None, :] * w.to(tl.float32)[None, :, :], axis=2)
-
-
-@triton.jit
-def _store_block(acc, acc_up, rows, row_ok, cols, col_ok, bias_ptr, out_ptr, N_OUT,
-                 HAS_BIAS: tl.constexpr, SWIGLU: tl.constexpr):
-    """Bias, SwiGLU (acc = gate, acc_up = up) and the rounded store of one block of columns."""
-    dtype = out_ptr.dtype.element_ty
-    if HAS_BIAS:
-        acc += tl.load(bias_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)[None, :]
-        if SWIGLU:
-            acc_up += tl.load(bias_ptr + N_OUT + cols, mask=col_ok, other=0.0).to(tl.float32)[None, :]
-    if SWIGLU:
-        gate = acc.to(dtype).to(tl.float32)
-        act = (gate / (1.0 + tl.exp(-gate))).to(dtype).to(tl.float32)
-        acc = act * acc_up.to(dtype).to(tl.float32)
-    tl.store(out_ptr + rows[:, None] * N_OUT + cols[None, :], acc.to(dtype),
-             mask=row_ok[:, None] & col_ok[None, :])
-
-
-@triton.jit
-def _load_block(w_ptr, block, k, k_ok, N_OUT, stride_wn, SWIGLU: tl.constexpr, BLOCK_N: tl.constexpr):
-    """Weight rows of column block `block` over columns k: (gate or plain [BLOCK_N, BLOCK_K], up);
-    rows past N_OUT read as zeros."""
-    cols = block * BLOCK_N + tl.arange(0, BLOCK_N)
-    mask = (cols < N_OUT)[:, None] & k_ok[None, :]
-    gate = tl.load(w_ptr + cols.to(tl.int64)[:, None] * stride_wn + k[None, :], mask=mask, other=0.0)
-    up = gate
-    if SWIGLU:
-        up_rows = w_ptr + (cols + N_OUT).to(tl.int64)[:, None] * stride_wn
-        up = tl.load(up_rows + k[None, :], mask=mask, other=0.0)
-    return gate, up
 
 
 @triton.jit
@@ -135,7 +62,7 @@ def _decode_linear_stream_kernel(
     row_ok = rows < M
     k = tl.arange(0, BLOCK_K)
     k_ok = k < K
-    gate_w, up_w = _load_block(w_ptr, pid, k, k_ok, N_OUT, stride_wn, SWIGLU, BLOCK_N)  # before the wait
+    gate_w, up_w = load_block(w_ptr, pid, k, k_ok, N_OUT, stride_wn, SWIGLU, BLOCK_N)  # before the wait
     pdl_wait_then_release(PDL)
 
     mask = row_ok[:, None] & k_ok[None, :]
@@ -152,15 +79,52 @@ def _decode_linear_stream_kernel(
         x = (tl.load(norm_w_ptr + k, mask=k_ok, other=0.0).to(tl.float32)[None, :] * scaled).to(x.dtype)
 
     for block in range(pid, num_blocks, step):
-        next_gate, next_up = _load_block(w_ptr, block + step, k, k_ok, N_OUT, stride_wn, SWIGLU, BLOCK_N)
-        acc = _product(x, gate_w)
+        next_gate, next_up = load_block(w_ptr, block + step, k, k_ok, N_OUT, stride_wn, SWIGLU, BLOCK_N)
+        acc = product(x, gate_w)
         acc_up = acc
         if SWIGLU:
-            acc_up = _product(x, up_w)
+            acc_up = product(x, up_w)
         cols = block * BLOCK_N + tl.arange(0, BLOCK_N)
-        _store_block(acc, acc_up, rows, row_ok, cols, cols < N_OUT, bias_ptr, out_ptr, N_OUT,
+        store_block(acc, acc_up, rows, row_ok, cols, cols < N_OUT, bias_ptr, out_ptr, N_OUT,
                      HAS_BIAS, SWIGLU)
         gate_w, up_w = next_gate, next_up
+
+
+@triton.jit
+def _decode_linear_chunked_kernel(
+    x_ptr, w_ptr, bias_ptr, out_ptr, M, N_OUT, K, stride_xm, stride_wn, num_blocks, num_chunks,
+    HAS_BIAS: tl.constexpr, PDL: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    """No prologue, K in num_chunks tiles: each program streams (column block, K tile) pairs,
+    blocks pid, pid + programs, ..., with the next pair's weights in flight while one is
+    multiplied (x tiles come from L1/L2)."""
+    pid = tl.program_id(0)
+    step = tl.num_programs(0)
+    rows = tl.arange(0, BLOCK_M)
+    row_ok = rows < M
+    kk = tl.arange(0, BLOCK_K)
+    w, _ = load_block(w_ptr, pid, kk, kk < K, N_OUT, stride_wn, False, BLOCK_N)  # before the wait
+    pdl_wait_then_release(PDL)
+
+    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+    total = tl.cdiv(num_blocks - pid, step) * num_chunks
+    for i in range(0, total):
+        block = pid + (i // num_chunks) * step
+        chunk = i % num_chunks
+        after = i + 1
+        next_k = (after % num_chunks) * BLOCK_K + kk
+        next_w, _ = load_block(w_ptr, pid + (after // num_chunks) * step, next_k, next_k < K, N_OUT,
+                               stride_wn, False, BLOCK_N)
+        k = chunk * BLOCK_K + kk
+        x = tl.load(x_ptr + rows[:, None] * stride_xm + k[None, :], mask=row_ok[:, None] & (k < K)[None, :],
+                    other=0.0)
+        acc += product(x, w)
+        if chunk == num_chunks - 1:
+            cols = block * BLOCK_N + tl.arange(0, BLOCK_N)
+            store_block(acc, acc, rows, row_ok, cols, cols < N_OUT, bias_ptr, out_ptr, N_OUT, HAS_BIAS, False)
+            acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+        w = next_w
 
 
 @triton.jit
@@ -182,7 +146,7 @@ def _decode_linear_kernel(
     # the first weight tile does not depend on the kernel before: load it before waiting for it
     k = tl.arange(0, BLOCK_K)
     k_ok = k < K
-    w_mask = _weight_mask(col_ok, k_ok, EVEN_K)
+    w_mask = weight_mask(col_ok, k_ok, EVEN_K)
     gate_w = tl.load(gate_rows + k[None, :], mask=w_mask, other=0.0)
     up_w = gate_w
     if SWIGLU:
@@ -191,25 +155,25 @@ def _decode_linear_kernel(
 
     inv_rms = tl.full([BLOCK_M], 1.0, dtype=tl.float32)
     if NORM:
-        inv_rms = _inv_rms(x_ptr, res_ptr, summed_ptr, rows, row_ok, K, eps, stride_xm, stride_rm,
-                           tl.where(pid == 0, M, 0), HAS_RES, BLOCK_M, BLOCK_K)
-    x = _load_x(x_ptr, res_ptr, norm_w_ptr, rows, row_ok, k, k_ok, inv_rms, stride_xm, stride_rm,
+        inv_rms = row_inv_rms(x_ptr, res_ptr, summed_ptr, rows, row_ok, K, eps, stride_xm, stride_rm,
+                              tl.where(pid == 0, M, 0), HAS_RES, BLOCK_M, BLOCK_K)
+    x = load_x(x_ptr, res_ptr, norm_w_ptr, rows, row_ok, k, k_ok, inv_rms, stride_xm, stride_rm,
                 NORM, HAS_RES)
-    acc = _product(x, gate_w)
+    acc = product(x, gate_w)
     acc_up = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     if SWIGLU:
-        acc_up = _product(x, up_w)
+        acc_up = product(x, up_w)
     for k0 in tl.range(BLOCK_K, K, BLOCK_K, num_stages=NUM_STAGES):
         k = k0 + tl.arange(0, BLOCK_K)
         k_ok = k < K
-        w_mask = _weight_mask(col_ok, k_ok, EVEN_K)
-        x = _load_x(x_ptr, res_ptr, norm_w_ptr, rows, row_ok, k, k_ok, inv_rms, stride_xm, stride_rm,
+        w_mask = weight_mask(col_ok, k_ok, EVEN_K)
+        x = load_x(x_ptr, res_ptr, norm_w_ptr, rows, row_ok, k, k_ok, inv_rms, stride_xm, stride_rm,
                     NORM, HAS_RES)
-        acc += _product(x, tl.load(gate_rows + k[None, :], mask=w_mask, other=0.0))
+        acc += product(x, tl.load(gate_rows + k[None, :], mask=w_mask, other=0.0))
         if SWIGLU:
-            acc_up += _product(x, tl.load(up_rows + k[None, :], mask=w_mask, other=0.0))
+            acc_up += product(x, tl.load(up_rows + k[None, :], mask=w_mask, other=0.0))
 
-    _store_block(acc, acc_up, rows, row_ok, cols, col_ok, bias_ptr, out_ptr, N_OUT, HAS_BIAS, SWIGLU)
+    store_block(acc, acc_up, rows, row_ok, cols, col_ok, bias_ptr, out_ptr, N_OUT, HAS_BIAS, SWIGLU)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +202,7 @@ class DecodeLinearConfig:
 # entries come from `benchmarks/decode_linear.py --sweep` on the H100.
 DECODE_LINEAR_CONFIGS = {
     "cuda": {
-        "shallow": DecodeLinearConfig(block_n=4, block_k=4096, num_warps=4, num_stages=2, programs_per_sm=4),
+        "shallow": DecodeLinearConfig(block_n=2, block_k=4096, num_warps=4, num_stages=1, programs_per_sm=4),
         "deep": DecodeLinearConfig(block_n=4, block_k=1024, num_warps=4, num_stages=3),
     },
     "interpreter": {
@@ -308,9 +272,17 @@ def decode_linear(
     )
     whole_k = triton.next_power_of_2(depth)
     num_blocks = triton.cdiv(cols, config.block_n)
+    programs = min(num_blocks, config.programs_per_sm * device_sm_count(x.device))
     if config.programs_per_sm and block_m * whole_k <= config.block_k:
-        programs = min(num_blocks, config.programs_per_sm * device_sm_count(x.device))
         _decode_linear_stream_kernel[(programs,)](num_blocks=num_blocks, BLOCK_K=whole_k, **common)
+    elif config.programs_per_sm and norm_weight is None and not swiglu:
+        block_k = max(16, min(config.block_k // block_m, whole_k))
+        _decode_linear_chunked_kernel[(programs,)](
+            x_ptr=x, w_ptr=weight, bias_ptr=common["bias_ptr"], out_ptr=out, M=rows, N_OUT=cols, K=depth,
+            stride_xm=x.stride(0), stride_wn=weight.stride(0), num_blocks=num_blocks,
+            num_chunks=triton.cdiv(depth, block_k), HAS_BIAS=bias is not None, PDL=pdl,
+            BLOCK_M=block_m, BLOCK_N=config.block_n, BLOCK_K=block_k,
+            num_warps=config.num_warps, **pdl_launch_options(pdl))
     else:
         block_k = max(16, min(config.block_k // block_m, whole_k))
         _decode_linear_kernel[(num_blocks,)](EVEN_K=depth % block_k == 0, NUM_STAGES=config.num_stages,
