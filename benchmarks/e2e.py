@@ -128,7 +128,7 @@ def run_shape(name: str, args) -> tuple[list[dict], dict | None]:
     models = build_models(name, args.device, args.dtype)
     max_len = max(args.contexts) + args.file_tokens + args.typed + args.max_tokens + 16
     engine = make_engine(models, device=args.device, kv_cache_bytes=args.kv_cache_bytes, max_len=max_len,
-                         decode_burst=args.decode_burst)
+                         decode_burst=args.decode_burst, decode_kernels=args.decode_kernels)
     maker = PromptMaker(models.config.vocab_size)
     timed_requests(engine, [maker.tokens(300)], 4)  # compile kernels outside the measurements
     rows = []
@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kv-cache-gb", type=float, default=12.0)
     parser.add_argument("--decode-burst", type=int, default=None,
                         help="greedy decode steps per host sync (default: the engine's, 4 on CUDA)")
+    parser.add_argument("--decode-kernels", default=None,
+                        help="cublas, triton or triton_pdl (default: the engine's for the device)")
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument("--out", help="folder for results.json and the profiler table")
     args = parser.parse_args(argv)

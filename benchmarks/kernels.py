@@ -8,7 +8,9 @@ layer after layer: a CUDA graph of back-to-back calls cycling over enough copies
 that they cannot stay in the 50 MB L2 (at least 4x its size), timed with
 triton.testing.do_bench (median), divided by the calls per graph. (do_bench alone flushes L2 by
 writing 256 MB before each call; the dirty lines it leaves are written back during the timed
-call, which charges small kernels for traffic that is not theirs.)
+call, which charges small kernels for traffic that is not theirs.) Decode is timed twice: launched
+plainly, and chained by programmatic dependent launch (PDL ms), as the engine's CUDA decode step
+runs it between its PDL-chained neighbours.
 
     python benchmarks/kernels.py [--sweep] [--splits] [--profile] [--markdown PATH] [--once]
 """
@@ -76,8 +78,8 @@ def decode_row(q_heads: int, kv_heads: int, batch: int, length: int, copy_bw: fl
         q = torch.randn(batch, q_heads, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)
         copies.append((kv, q))
 
-    def paged_call(kv, q):
-        return lambda: paged_decode(q=q, num_splits=num_splits, config=config, **kv.layout())
+    def paged_call(kv, q, pdl=False):
+        return lambda: paged_decode(q=q, num_splits=num_splits, config=config, pdl=pdl, **kv.layout())
 
     def sdpa_call(kv, q):
         q4 = q[:, :, None, :]  # (B, Hq, 1, D)
@@ -86,14 +88,18 @@ def decode_row(q_heads: int, kv_heads: int, batch: int, length: int, copy_bw: fl
     kv, q = copies[0]
     err = relative_error(paged_call(kv, q)(), sdpa_call(kv, q)()[:, :, 0])
     ms = steady_ms([paged_call(*c) for c in copies])
+    # as the engine's decode step runs it: both kernels chained to their neighbours by PDL
+    pdl_ms = steady_ms([paged_call(*c, pdl=True) for c in copies]) if with_sdpa else float("nan")
     sdpa_ms = steady_ms([sdpa_call(*c) for c in copies]) if with_sdpa else float("nan")
     splits = num_splits or decode_num_splits(
         num_seqs=batch, num_kv_heads=kv_heads, num_entries=kv.block_tables.shape[1],
         sm_count=torch.cuda.get_device_properties(0).multi_processor_count)
-    bw = kv.bytes / (ms * 1e-3)
+    bw, pdl_bw = kv.bytes / (ms * 1e-3), kv.bytes / (pdl_ms * 1e-3)
     return {"heads": f"{q_heads}q/{kv_heads}kv", "shape": f"{batch}x{length // 1024}k", "splits": splits,
-            "ms": ms, "GB/s": bw / 1e9, "% copy": 100 * bw / copy_bw, "sdpa ms": sdpa_ms,
-            "sdpa GB/s": kv.bytes / (sdpa_ms * 1e-3) / 1e9, "sdpa/paged": sdpa_ms / ms, "rel err": err}
+            "ms": ms, "GB/s": bw / 1e9, "% copy": 100 * bw / copy_bw, "PDL ms": pdl_ms,
+            "PDL % copy": 100 * pdl_bw / copy_bw, "sdpa ms": sdpa_ms,
+            "sdpa GB/s": kv.bytes / (sdpa_ms * 1e-3) / 1e9, "sdpa/paged": sdpa_ms / ms,
+            "sdpa/paged PDL": sdpa_ms / pdl_ms, "rel err": err}
 
 
 def causal_lower_right_sdpa(q4, k, v):
