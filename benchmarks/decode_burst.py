@@ -7,7 +7,11 @@ request sent right after cancelling a streaming one (the cancelled request's que
 before the new request's).
 
     python benchmarks/decode_burst.py [--shape 1.5b] [--context 16384] [--bursts 1,4,8,4]
-        [--ahead 0,1,4] [--kernels cublas,triton,triton_pdl] [--cancels 7]
+        [--ahead 0,1,4] [--kernels cublas,triton,triton_pdl] [--linear-configs JSON] [--cancels 7]
+
+--linear-configs is a JSON list of overrides of the CUDA DECODE_LINEAR_CONFIGS, each
+{"shallow": {field: value}, "deep": {...}}, timed in turn with every Triton kernel set (tuning the
+projections as they run chained, which a kernel timed alone does not show).
 
 K = 1 is the engine without bursts (one host round trip per token); every K > 1 runs with each
 A <= K; the last K is repeated to show run-to-run spread. Random weights and prompt tokens (timing
@@ -17,6 +21,8 @@ only), as benchmarks/e2e.py.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 import time
 
@@ -25,6 +31,7 @@ from e2e_setup import PromptMaker, build_models, make_engine  # benchmarks/ is o
 
 from codepager.engine.config import SamplingParams
 from codepager.engine.llm_engine import LLMEngine
+from codepager.kernels import decode_linear
 
 
 def per_token_ms(engine: LLMEngine, prompt: list[int], tokens: int) -> float:
@@ -75,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ahead", default="0,1,4", help="burst-ahead lengths to compare")
     parser.add_argument("--kernels", default=None,
                         help="decode kernel sets to compare (default: the engine's for the device)")
+    parser.add_argument("--linear-configs", default="[{}]", help="JSON list of config overrides")
     parser.add_argument("--cancels", type=int, default=7,
                         help="repeats of the cancel-then-type TTFT (0: skip)")
     args = parser.parse_args(argv)
@@ -90,16 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     aheads = [int(a) for a in args.ahead.split(",")]
     model = engine.runner.model
     kernel_sets = args.kernels.split(",") if args.kernels else [model.decode_kernels]
+    defaults = dict(decode_linear.DECODE_LINEAR_CONFIGS["cuda"])
     rows = []
-    for kernels in kernel_sets:
-        model.decode_kernels = kernels  # graphs are kept per kernel set
+    for kernels, overrides in [(k, o) for k in kernel_sets for o in json.loads(args.linear_configs)]:
+        if kernels == "cublas" and overrides:
+            continue
+        decode_linear.DECODE_LINEAR_CONFIGS["cuda"] = {
+            cls: dataclasses.replace(config, **overrides.get(cls, {})) for cls, config in defaults.items()}
+        engine.runner.decode_graphs.clear()
+        model.decode_kernels = kernels
+        label = kernels + (f" {json.dumps(overrides, separators=(',', ':'))}" if overrides else "")
         for burst in (int(k) for k in args.bursts.split(",")):
             for ahead in [a for a in aheads if a <= burst] if burst > 1 else [0]:
                 engine.decode_burst, engine.decode_ahead = burst, ahead
                 engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
                 ms = per_token_ms(engine, prompt + maker.tokens(8), args.tokens)
-                rows.append((kernels, burst, ahead, ms))
-                print(f"{kernels} K={burst} A={ahead}: {ms:.3f} ms/token", flush=True)
+                rows.append((label, burst, ahead, ms))
+                print(f"{label} K={burst} A={ahead}: {ms:.3f} ms/token", flush=True)
+    decode_linear.DECODE_LINEAR_CONFIGS["cuda"] = defaults
     base = rows[0][3]
     print(f"\n{torch.cuda.get_device_name()}, shape {args.shape}, context {args.context} + "
           f"{args.file_tokens}, {args.tokens} tokens\n\n"

@@ -85,13 +85,10 @@ def projections(shape: str) -> list[Projection]:
 
 
 def sweep_grid(deep: bool) -> list[DecodeLinearConfig]:
-    if deep:  # one program per column block walking K, or programs streaming (block, K tile) pairs
-        tiles = [DecodeLinearConfig(block_n=bn, block_k=bk, num_warps=w, num_stages=s)
-                 for bn, bk, (w, s) in itertools.product([2, 4, 8], [512, 1024, 2048],
-                                                         [(4, 2), (4, 3), (8, 3)])]
-        streams = itertools.product([2, 4, 8], [1024, 2048, 4096], [4, 8], [2, 4, 8])
-        return tiles + [DecodeLinearConfig(block_n=bn, block_k=bk, num_warps=w, num_stages=1,
-                                           programs_per_sm=p) for bn, bk, w, p in streams]
+    if deep:  # one program per column block walking K
+        return [DecodeLinearConfig(block_n=bn, block_k=bk, num_warps=w, num_stages=s)
+                for bn, bk, (w, s) in itertools.product([2, 4, 8], [512, 1024, 2048],
+                                                        [(4, 2), (4, 3), (8, 3)])]
     return [DecodeLinearConfig(block_n=bn, block_k=4096, num_warps=w, num_stages=1, programs_per_sm=p)
             for bn, w, p in itertools.product([2, 4, 8, 16], [4, 8], [2, 4, 8, 16])]
 

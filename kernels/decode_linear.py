@@ -52,10 +52,12 @@ def _decode_linear_stream_kernel(
     x_ptr, res_ptr, norm_w_ptr, summed_ptr, w_ptr, bias_ptr, out_ptr,
     M, N_OUT, K, eps, stride_xm, stride_rm, stride_wn, num_blocks,
     NORM: tl.constexpr, HAS_RES: tl.constexpr, HAS_BIAS: tl.constexpr, SWIGLU: tl.constexpr,
-    PDL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    PDL: tl.constexpr, AHEAD: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     """K in one tile: x is read and normed once, then each program streams column blocks
-    pid, pid + programs, ... with the next block's weights in flight while one is multiplied."""
+    pid, pid + programs, ... with the weights of the next AHEAD (1 or 2) blocks in flight while one
+    is multiplied; the first AHEAD blocks load before the wait for the kernel before."""
     pid = tl.program_id(0)
     step = tl.num_programs(0)
     rows = tl.arange(0, BLOCK_M)
@@ -63,6 +65,9 @@ def _decode_linear_stream_kernel(
     k = tl.arange(0, BLOCK_K)
     k_ok = k < K
     gate_w, up_w = load_block(w_ptr, pid, k, k_ok, N_OUT, stride_wn, SWIGLU, BLOCK_N)  # before the wait
+    gate_w2, up_w2 = gate_w, up_w
+    if AHEAD == 2:
+        gate_w2, up_w2 = load_block(w_ptr, pid + step, k, k_ok, N_OUT, stride_wn, SWIGLU, BLOCK_N)
     pdl_wait_then_release(PDL)
 
     mask = row_ok[:, None] & k_ok[None, :]
@@ -79,7 +84,8 @@ def _decode_linear_stream_kernel(
         x = (tl.load(norm_w_ptr + k, mask=k_ok, other=0.0).to(tl.float32)[None, :] * scaled).to(x.dtype)
 
     for block in range(pid, num_blocks, step):
-        next_gate, next_up = load_block(w_ptr, block + step, k, k_ok, N_OUT, stride_wn, SWIGLU, BLOCK_N)
+        ahead = block + AHEAD * step
+        next_gate, next_up = load_block(w_ptr, ahead, k, k_ok, N_OUT, stride_wn, SWIGLU, BLOCK_N)
         acc = product(x, gate_w)
         acc_up = acc
         if SWIGLU:
@@ -87,44 +93,11 @@ def _decode_linear_stream_kernel(
         cols = block * BLOCK_N + tl.arange(0, BLOCK_N)
         store_block(acc, acc_up, rows, row_ok, cols, cols < N_OUT, bias_ptr, out_ptr, N_OUT,
                      HAS_BIAS, SWIGLU)
-        gate_w, up_w = next_gate, next_up
-
-
-@triton.jit
-def _decode_linear_chunked_kernel(
-    x_ptr, w_ptr, bias_ptr, out_ptr, M, N_OUT, K, stride_xm, stride_wn, num_blocks, num_chunks,
-    HAS_BIAS: tl.constexpr, PDL: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):
-    """No prologue, K in num_chunks tiles: each program streams (column block, K tile) pairs,
-    blocks pid, pid + programs, ..., with the next pair's weights in flight while one is
-    multiplied (x tiles come from L1/L2)."""
-    pid = tl.program_id(0)
-    step = tl.num_programs(0)
-    rows = tl.arange(0, BLOCK_M)
-    row_ok = rows < M
-    kk = tl.arange(0, BLOCK_K)
-    w, _ = load_block(w_ptr, pid, kk, kk < K, N_OUT, stride_wn, False, BLOCK_N)  # before the wait
-    pdl_wait_then_release(PDL)
-
-    acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
-    total = tl.cdiv(num_blocks - pid, step) * num_chunks
-    for i in range(0, total):
-        block = pid + (i // num_chunks) * step
-        chunk = i % num_chunks
-        after = i + 1
-        next_k = (after % num_chunks) * BLOCK_K + kk
-        next_w, _ = load_block(w_ptr, pid + (after // num_chunks) * step, next_k, next_k < K, N_OUT,
-                               stride_wn, False, BLOCK_N)
-        k = chunk * BLOCK_K + kk
-        x = tl.load(x_ptr + rows[:, None] * stride_xm + k[None, :], mask=row_ok[:, None] & (k < K)[None, :],
-                    other=0.0)
-        acc += product(x, w)
-        if chunk == num_chunks - 1:
-            cols = block * BLOCK_N + tl.arange(0, BLOCK_N)
-            store_block(acc, acc, rows, row_ok, cols, cols < N_OUT, bias_ptr, out_ptr, N_OUT, HAS_BIAS, False)
-            acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
-        w = next_w
+        if AHEAD == 2:
+            gate_w, up_w = gate_w2, up_w2
+            gate_w2, up_w2 = next_gate, next_up
+        else:
+            gate_w, up_w = next_gate, next_up
 
 
 @triton.jit
@@ -188,14 +161,15 @@ class DecodeLinearConfig:
     num_warps: int
     num_stages: int
     programs_per_sm: int = 0
+    blocks_ahead: int = 1  # streaming kernel: column blocks whose weights are in flight (1 or 2)
 
     def __post_init__(self) -> None:
         for name in ("block_n", "block_k", "num_warps"):
             value = getattr(self, name)
             if value < 1 or value & (value - 1):
                 raise ValueError(f"DecodeLinearConfig.{name} must be a power of two, got {value}")
-        if self.num_stages < 1 or self.programs_per_sm < 0:
-            raise ValueError(f"DecodeLinearConfig: invalid stages or programs per SM in {self}")
+        if self.num_stages < 1 or self.programs_per_sm < 0 or self.blocks_ahead not in (1, 2):
+            raise ValueError(f"DecodeLinearConfig: invalid stages, programs per SM or blocks ahead in {self}")
 
 
 # Per platform and shape class ("deep": long reductions into few columns, down_proj); the CUDA
@@ -274,15 +248,8 @@ def decode_linear(
     num_blocks = triton.cdiv(cols, config.block_n)
     programs = min(num_blocks, config.programs_per_sm * device_sm_count(x.device))
     if config.programs_per_sm and block_m * whole_k <= config.block_k:
-        _decode_linear_stream_kernel[(programs,)](num_blocks=num_blocks, BLOCK_K=whole_k, **common)
-    elif config.programs_per_sm and norm_weight is None and not swiglu:
-        block_k = max(16, min(config.block_k // block_m, whole_k))
-        _decode_linear_chunked_kernel[(programs,)](
-            x_ptr=x, w_ptr=weight, bias_ptr=common["bias_ptr"], out_ptr=out, M=rows, N_OUT=cols, K=depth,
-            stride_xm=x.stride(0), stride_wn=weight.stride(0), num_blocks=num_blocks,
-            num_chunks=triton.cdiv(depth, block_k), HAS_BIAS=bias is not None, PDL=pdl,
-            BLOCK_M=block_m, BLOCK_N=config.block_n, BLOCK_K=block_k,
-            num_warps=config.num_warps, **pdl_launch_options(pdl))
+        _decode_linear_stream_kernel[(programs,)](num_blocks=num_blocks, BLOCK_K=whole_k,
+                                                  AHEAD=config.blocks_ahead, **common)
     else:
         block_k = max(16, min(config.block_k // block_m, whole_k))
         _decode_linear_kernel[(num_blocks,)](EVEN_K=depth % block_k == 0, NUM_STAGES=config.num_stages,

@@ -114,6 +114,10 @@ class DecodeGraphs:
     def num_graphs(self) -> int:
         return len(self._graphs)
 
+    def clear(self) -> None:
+        """Drop every captured graph (steps capture again): after the model's kernels changed."""
+        self._graphs.clear()
+
     def supports(self, chunks: list[ScheduledChunk]) -> bool:
         """Chunks of at most MAX_CHUNK_ROWS tokens each, within the largest captured shape."""
         if not chunks or any(c.end - c.start > MAX_CHUNK_ROWS for c in chunks):

@@ -67,24 +67,14 @@ def test_swiglu_after_a_normed_gate_up(dtype):
 
 
 @pytest.mark.parametrize("swiglu", [False, True])
-def test_one_program_streams_every_column_block(swiglu, monkeypatch):
+@pytest.mark.parametrize("ahead", [1, 2])
+def test_one_program_streams_every_column_block(swiglu, ahead, monkeypatch):
     # one SM: the streaming kernel's single program walks all column blocks (the last partial)
     monkeypatch.setattr(decode_linear_module, "device_sm_count", lambda device: 1)
-    config = DecodeLinearConfig(block_n=4, block_k=128, num_warps=2, num_stages=1, programs_per_sm=1)
+    config = DecodeLinearConfig(block_n=4, block_k=128, num_warps=2, num_stages=1, programs_per_sm=1,
+                                blocks_ahead=ahead)
     inputs = _inputs(2, 2 * 22 if swiglu else 22, 48, torch.float32, 9, bias=True, norm=True, residual=True)
     _check(inputs, torch.float32, swiglu=swiglu, config=config)
-
-
-@pytest.mark.parametrize("rows", [1, 3])
-def test_streamed_k_tiles_of_many_column_blocks(rows, monkeypatch):
-    # one program walks 6 column blocks x 7 K tiles (the last of each partial), then a bias
-    monkeypatch.setattr(decode_linear_module, "device_sm_count", lambda device: 1)
-    config = DecodeLinearConfig(block_n=4, block_k=32, num_warps=2, num_stages=1, programs_per_sm=1)
-    _check(_inputs(rows, 22, 200, torch.float32, 13, bias=True, norm=False, residual=False), torch.float32,
-           config=config)
-    config = DecodeLinearConfig(block_n=4, block_k=32, num_warps=2, num_stages=1, programs_per_sm=4)
-    _check(_inputs(rows, 22, 200, torch.float32, 14, bias=False, norm=False, residual=False), torch.float32,
-           config=config)
 
 
 def test_long_reduction_in_many_tiles_with_a_partial_last_tile():
