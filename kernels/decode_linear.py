@@ -173,11 +173,13 @@ class DecodeLinearConfig:
 
 
 # Per platform and shape class ("deep": long reductions into few columns, down_proj); the CUDA
-# entries come from `benchmarks/decode_linear.py --sweep` on the H100.
+# entries come from the H100: `benchmarks/decode_linear.py --sweep` (each kernel alone), then
+# `benchmarks/decode_burst.py --linear-configs` (chained in the decode step, which decides: deep
+# 2x2048 tiles in 2 stages decode a 1.5b token 7 % faster than 4x1024 in 3, equal alone).
 DECODE_LINEAR_CONFIGS = {
     "cuda": {
         "shallow": DecodeLinearConfig(block_n=2, block_k=4096, num_warps=4, num_stages=1, programs_per_sm=4),
-        "deep": DecodeLinearConfig(block_n=4, block_k=1024, num_warps=4, num_stages=3),
+        "deep": DecodeLinearConfig(block_n=2, block_k=2048, num_warps=4, num_stages=2),
     },
     "interpreter": {
         "shallow": DecodeLinearConfig(block_n=8, block_k=128, num_warps=4, num_stages=1, programs_per_sm=1),
