@@ -31,7 +31,7 @@ from e2e_setup import PromptMaker, build_models, make_engine  # benchmarks/ is o
 
 from codepager.engine.config import SamplingParams
 from codepager.engine.llm_engine import LLMEngine
-from codepager.kernels import decode_linear
+from codepager.kernels import decode_linear_config
 
 
 def per_token_ms(engine: LLMEngine, prompt: list[int], tokens: int) -> float:
@@ -98,12 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     aheads = [int(a) for a in args.ahead.split(",")]
     model = engine.runner.model
     kernel_sets = args.kernels.split(",") if args.kernels else [model.decode_kernels]
-    defaults = dict(decode_linear.DECODE_LINEAR_CONFIGS["cuda"])
+    defaults = dict(decode_linear_config.DECODE_LINEAR_CONFIGS["cuda"])
     rows = []
     for kernels, overrides in [(k, o) for k in kernel_sets for o in json.loads(args.linear_configs)]:
         if kernels == "cublas" and overrides:
             continue
-        decode_linear.DECODE_LINEAR_CONFIGS["cuda"] = {
+        decode_linear_config.DECODE_LINEAR_CONFIGS["cuda"] = {
             cls: dataclasses.replace(config, **overrides.get(cls, {})) for cls, config in defaults.items()}
         engine.runner.decode_graphs.clear()
         model.decode_kernels = kernels
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 ms = per_token_ms(engine, prompt + maker.tokens(8), args.tokens)
                 rows.append((label, burst, ahead, ms))
                 print(f"{label} K={burst} A={ahead}: {ms:.3f} ms/token", flush=True)
-    decode_linear.DECODE_LINEAR_CONFIGS["cuda"] = defaults
+    decode_linear_config.DECODE_LINEAR_CONFIGS["cuda"] = defaults
     base = rows[0][3]
     print(f"\n{torch.cuda.get_device_name()}, shape {args.shape}, context {args.context} + "
           f"{args.file_tokens}, {args.tokens} tokens\n\n"

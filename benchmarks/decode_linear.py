@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from gpu_timing import copies_needed, copy_bandwidth, markdown, report, steady_ms  # benchmarks/ on sys.path
 
-from codepager.kernels.decode_linear import DEEP_K, DecodeLinearConfig, decode_linear
+from codepager.kernels.decode_linear import decode_linear
+from codepager.kernels.decode_linear_config import DEEP_K, DecodeLinearConfig
 from codepager.kernels.rms_norm import add_rms_norm
 from codepager.kernels.swiglu import silu_and_mul
 

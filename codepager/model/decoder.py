@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from codepager.kernels.decode_linear import MAX_M as DECODE_LINEAR_ROWS
-from codepager.kernels.decode_linear import decode_linear
+from codepager.kernels.decode_linear import RopeStore, decode_linear
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.kernels.rms_norm import add_rms_norm, add_rms_norm_ref, rms_norm, rms_norm_ref
 from codepager.kernels.rope import apply_rope_inplace, rope_and_store_kv
@@ -132,14 +132,25 @@ class DecoderLayer(nn.Module):
         pdl: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """forward for a decode step of at most DECODE_LINEAR_ROWS rows on CUDA: each norm runs
-        inside the projection after it and SwiGLU inside gate_up (decode_linear), every Triton kernel
-        of the layer chained by programmatic dependent launch when pdl."""
+        inside the projection after it, RoPE and the K/V store inside qkv (but for QK-norm models)
+        and SwiGLU inside gate_up (decode_linear), every Triton kernel of the layer chained by
+        programmatic dependent launch when pdl."""
         attn, mlp = self.self_attn, self.mlp
         first, post = self.input_layernorm, self.post_attention_layernorm
+        rope = None
+        if attn.q_norm is None:  # RoPE and the K/V store in the projection's epilogue
+            rope = RopeStore(cos=cos, sin=sin, k_cache=k_cache, v_cache=v_cache,
+                             slot_mapping=meta.slot_mapping, num_q_heads=attn.num_heads,
+                             num_kv_heads=attn.num_kv_heads)
         qkv, summed = decode_linear(x=hidden, residual=residual, norm_weight=first.weight, eps=first.eps,
-                                    weight=attn.qkv_proj.weight, bias=attn.qkv_proj.bias, pdl=pdl)
+                                    weight=attn.qkv_proj.weight, bias=attn.qkv_proj.bias, rope=rope, pdl=pdl)
         residual = hidden if summed is None else summed
-        out = attn.attend(qkv, cos, sin, meta, k_cache, v_cache, rope_inv_freq, pdl=pdl)  # (T, Hq * D)
+        if rope is None:
+            out = attn.attend(qkv, cos, sin, meta, k_cache, v_cache, rope_inv_freq, pdl=pdl)  # (T, Hq * D)
+        else:
+            q = rope.split_heads(qkv)[0]  # (T, Hq, D), rotated
+            out = paged_attention(q, k_cache, v_cache, meta, rope_inv_freq, attn.scale, pdl=pdl)
+            out = out.reshape(qkv.shape[0], attn.q_size)  # (T, Hq * D)
         o, _ = decode_linear(x=out, weight=attn.o_proj.weight, bias=attn.o_proj.bias, pdl=pdl)
         act, residual = decode_linear(x=o, residual=residual, norm_weight=post.weight, eps=post.eps,
                                       weight=mlp.gate_up_proj.weight, bias=mlp.gate_up_proj.bias,

@@ -11,10 +11,13 @@ from codepager.kernels import decode_linear as decode_linear_module
 from codepager.kernels.decode_linear import (
     MAX_M,
     DecodeLinearConfig,
+    RopeStore,
     decode_linear,
     decode_linear_ref,
 )
+from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.kernels.pdl import pdl_supported
+from codepager.model.rope import rope_cos_sin
 
 
 def _inputs(rows: int, n: int, k: int, dtype: torch.dtype, seed: int, *, bias: bool, norm: bool,
@@ -67,14 +70,45 @@ def test_swiglu_after_a_normed_gate_up(dtype):
 
 
 @pytest.mark.parametrize("swiglu", [False, True])
-@pytest.mark.parametrize("ahead", [1, 2])
-def test_one_program_streams_every_column_block(swiglu, ahead, monkeypatch):
+def test_one_program_streams_every_column_block(swiglu, monkeypatch):
     # one SM: the streaming kernel's single program walks all column blocks (the last partial)
     monkeypatch.setattr(decode_linear_module, "device_sm_count", lambda device: 1)
-    config = DecodeLinearConfig(block_n=4, block_k=128, num_warps=2, num_stages=1, programs_per_sm=1,
-                                blocks_ahead=ahead)
+    config = DecodeLinearConfig(block_n=4, block_k=128, num_warps=2, num_stages=1, programs_per_sm=1)
     inputs = _inputs(2, 2 * 22 if swiglu else 22, 48, torch.float32, 9, bias=True, norm=True, residual=True)
     _check(inputs, torch.float32, swiglu=swiglu, config=config)
+
+
+ROPE_CONFIGS = {
+    "streamed": DecodeLinearConfig(block_n=4, block_k=128, num_warps=2, num_stages=1, programs_per_sm=1),
+    "tiled": DecodeLinearConfig(block_n=8, block_k=16, num_warps=2, num_stages=1),
+}
+
+
+@pytest.mark.parametrize("rows", [1, 2])
+@pytest.mark.parametrize("kernel", sorted(ROPE_CONFIGS))
+def test_rope_epilogue_rotates_q_and_k_and_stores_k_and_v(rows, kernel, monkeypatch):
+    monkeypatch.setattr(decode_linear_module, "device_sm_count", lambda device: 2)  # programs loop
+    q_heads, kv_heads, head_dim = 4, 2, 16
+    inputs = _inputs(rows, (q_heads + 2 * kv_heads) * head_dim, 48, torch.float32, 21 + rows, bias=True,
+                     norm=True, residual=True)
+    gen = torch.Generator().manual_seed(3)
+    positions = torch.tensor([37, 5][:rows])
+    cos, sin = rope_cos_sin(positions, 1e4 ** -(torch.arange(0, head_dim, 2) / head_dim), 1.0, torch.float32)
+    caches = [torch.randn(4, PAGE_SIZE, kv_heads, head_dim, generator=gen).to(DEVICE) for _ in range(2)]
+    slots = torch.tensor([37, -1][:rows], device=DEVICE)  # the second row is a recomputed token: no store
+
+    def run(fn):
+        k_cache, v_cache = (c.clone() for c in caches)
+        rope = RopeStore(cos=cos.to(DEVICE), sin=sin.to(DEVICE), k_cache=k_cache, v_cache=v_cache,
+                         slot_mapping=slots, num_q_heads=q_heads, num_kv_heads=kv_heads)
+        out, summed = fn(**inputs, rope=rope, config=ROPE_CONFIGS[kernel])
+        return out, summed, k_cache, v_cache
+
+    got, want = run(decode_linear), run(decode_linear_ref)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    k_slots, old_slots = got[2].flatten(0, 1), caches[0].flatten(0, 1)  # (pages * 16, Hkv, D)
+    assert not torch.equal(k_slots[37], old_slots[37]) and torch.equal(k_slots[:37], old_slots[:37])
 
 
 def test_long_reduction_in_many_tiles_with_a_partial_last_tile():
