@@ -3,6 +3,7 @@ F.linear with the fused elementwise kernels around it, per projection of one dec
 token row, bf16.
 
     qkv:     add_rms_norm + F.linear(bias)         vs  decode_linear(residual, norm_weight, bias)
+    qkv+rope: the same + rope_and_store_kv          vs  decode_linear(..., rope=RopeStore)
     o:       F.linear                              vs  decode_linear
     gate_up: add_rms_norm + F.linear + silu_and_mul vs decode_linear(residual, norm_weight, swiglu)
     down:    F.linear                              vs  decode_linear
@@ -28,9 +29,10 @@ import torch
 import torch.nn.functional as F
 from gpu_timing import copies_needed, copy_bandwidth, markdown, report, steady_ms  # benchmarks/ on sys.path
 
-from codepager.kernels.decode_linear import decode_linear
+from codepager.kernels.decode_linear import RopeStore, decode_linear
 from codepager.kernels.decode_linear_config import DEEP_K, DecodeLinearConfig
 from codepager.kernels.rms_norm import add_rms_norm
+from codepager.kernels.rope import rope_and_store_kv
 from codepager.kernels.swiglu import silu_and_mul
 
 SHAPES = {  # hidden, intermediate, q heads, kv heads (head_dim 128)
@@ -42,7 +44,8 @@ SHAPES = {  # hidden, intermediate, q heads, kv heads (head_dim 128)
 class Projection:
     """Copies of one projection's weights (enough to miss L2) with the inputs its fusion needs."""
 
-    def __init__(self, name: str, n: int, k: int, dtype: torch.dtype) -> None:
+    def __init__(self, name: str, n: int, k: int, dtype: torch.dtype,
+                 heads: tuple[int, int] = (0, 0)) -> None:
         gen = torch.Generator(device="cuda").manual_seed(n + k)
         self.name, self.n, self.k = name, n, k
         self.weight_bytes = n * k * 2
@@ -52,15 +55,23 @@ class Projection:
         self.x = [rand(1, k) for _ in range(copies)]
         self.residual = [rand(1, k) for _ in range(copies)]
         self.norm_weight = 1.0 + rand(k, scale=0.1)
-        self.bias = rand(n) if name == "qkv" else None
-        self.normed = name in ("qkv", "gate_up")
+        self.bias = rand(n) if name.startswith("qkv") else None
+        self.normed = name in ("qkv", "qkv+rope", "gate_up")
         self.swiglu = name == "gate_up"
+        self.rope = None
+        if name == "qkv+rope":  # RoPE and the K/V store of the token: in the epilogue, or rope_and_store_kv
+            caches = [torch.zeros(4, 16, heads[1], 128, device="cuda", dtype=dtype) for _ in range(2)]
+            angle = (torch.rand(1, 64, generator=gen, device="cuda") * 100).repeat(1, 2)  # (1, D)
+            self.rope = RopeStore(cos=angle.cos().to(dtype), sin=angle.sin().to(dtype),
+                                  k_cache=caches[0], v_cache=caches[1],
+                                  slot_mapping=torch.tensor([21], device="cuda"), num_q_heads=heads[0],
+                                  num_kv_heads=heads[1])
 
     def ours(self, config: DecodeLinearConfig | None = None) -> list:
         def call(i: int):
             extra = dict(residual=self.residual[i], norm_weight=self.norm_weight) if self.normed else {}
             return decode_linear(x=self.x[i], weight=self.weights[i], bias=self.bias, swiglu=self.swiglu,
-                                 config=config, **extra)[0]
+                                 rope=self.rope, config=config, **extra)[0]
         return [lambda i=i: call(i) for i in range(len(self.weights))]
 
     def cublas(self) -> list:
@@ -69,6 +80,11 @@ class Projection:
             if self.normed:
                 x, _ = add_rms_norm(x=x, residual=self.residual[i], weight=self.norm_weight, eps=1e-6)
             y = F.linear(x, self.weights[i], self.bias)
+            if self.rope is not None:
+                q, k, v = self.rope.split_heads(y)
+                r = self.rope
+                rope_and_store_kv(q=q, k=k, v=v, cos=r.cos, sin=r.sin, k_cache=r.k_cache, v_cache=r.v_cache,
+                                  slot_mapping=r.slot_mapping)
             return silu_and_mul(gate_up=y) if self.swiglu else y
         return [lambda i=i: call(i) for i in range(len(self.weights))]
 
@@ -80,9 +96,9 @@ class Projection:
 def projections(shape: str) -> list[Projection]:
     hidden, inter, heads, kv_heads = SHAPES[shape]
     qkv = (heads + 2 * kv_heads) * 128
-    dims = {"qkv": (qkv, hidden), "o": (hidden, heads * 128), "gate_up": (2 * inter, hidden),
-            "down": (hidden, inter)}
-    return [Projection(name, n, k, torch.bfloat16) for name, (n, k) in dims.items()]
+    dims = {"qkv": (qkv, hidden), "qkv+rope": (qkv, hidden), "o": (hidden, heads * 128),
+            "gate_up": (2 * inter, hidden), "down": (hidden, inter)}
+    return [Projection(name, n, k, torch.bfloat16, (heads, kv_heads)) for name, (n, k) in dims.items()]
 
 
 def sweep_grid(deep: bool) -> list[DecodeLinearConfig]:
