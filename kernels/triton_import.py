@@ -14,7 +14,9 @@ except ImportError:  # pragma: no cover - exercised only on machines without tri
     HAS_TRITON = False
 
     class _MissingTriton:
-        constexpr = None
+        @staticmethod
+        def constexpr(value=None):  # an annotation, or a module-level constant's wrapper
+            return value
 
         @staticmethod
         def jit(fn=None, **_kwargs):
