@@ -40,9 +40,11 @@ from codepager.kernels.decode_linear_tiles import (
     PLAIN,
     ROPE,
     SWIGLU,
+    apply_norm,
     block_columns,
     finish_block,
     load_rows,
+    load_summed,
     load_x,
     product,
     row_inv_rms,
@@ -81,18 +83,13 @@ def _decode_linear_stream_kernel(
     w1, w2 = load_rows(w_ptr, first, second, ok, k, k_ok, stride_wn, EPILOGUE)  # before the wait
     pdl_wait_then_release(PDL)
 
-    mask = row_ok[:, None] & k_ok[None, :]
-    x = tl.load(x_ptr + rows[:, None] * stride_xm + k[None, :], mask=mask, other=0.0)
+    x = load_summed(x_ptr, res_ptr, rows, row_ok, k, k_ok, stride_xm, stride_rm, HAS_RES)  # HAS_RES: NORM too
     if NORM:
         if HAS_RES:
-            r = tl.load(res_ptr + rows[:, None] * stride_rm + k[None, :], mask=mask, other=0.0)
-            x = (x.to(tl.float32) + r.to(tl.float32)).to(x.dtype)
             tl.store(summed_ptr + rows[:, None] * K + k[None, :], x,
                      mask=(rows < tl.where(pid == 0, M, 0))[:, None] & k_ok[None, :])
         xf = x.to(tl.float32)
-        inv_rms = tl.rsqrt(tl.sum(xf * xf, axis=1) / K + eps)
-        scaled = (xf * inv_rms[:, None]).to(x.dtype).to(tl.float32)
-        x = (tl.load(norm_w_ptr + k, mask=k_ok, other=0.0).to(tl.float32)[None, :] * scaled).to(x.dtype)
+        x = apply_norm(x, tl.rsqrt(tl.sum(xf * xf, axis=1) / K + eps), norm_w_ptr, k, k_ok)
 
     for block in range(pid, num_blocks, step):
         first, second, ok, head = block_columns(block, N_OUT, EPILOGUE, BLOCK_N, HALF)

@@ -15,18 +15,32 @@ ROPE = tl.constexpr(2)
 
 
 @triton.jit
-def load_x(x_ptr, res_ptr, norm_w_ptr, rows, row_ok, k, k_ok, inv_rms, stride_xm, stride_rm,
-            NORM: tl.constexpr, HAS_RES: tl.constexpr):
-    """x rows [BLOCK_M, BLOCK_K] at columns k, normed when NORM (inv_rms [BLOCK_M] per row)."""
+def load_summed(x_ptr, res_ptr, rows, row_ok, k, k_ok, stride_xm, stride_rm, HAS_RES: tl.constexpr):
+    """x rows [BLOCK_M, BLOCK_K] at columns k, plus the residual's (rounded) when HAS_RES."""
     mask = row_ok[:, None] & k_ok[None, :]
     x = tl.load(x_ptr + rows[:, None] * stride_xm + k[None, :], mask=mask, other=0.0)
+    if HAS_RES:
+        r = tl.load(res_ptr + rows[:, None] * stride_rm + k[None, :], mask=mask, other=0.0)
+        x = (x.to(tl.float32) + r.to(tl.float32)).to(x.dtype)
+    return x
+
+
+@triton.jit
+def apply_norm(x, inv_rms, norm_w_ptr, k, k_ok):
+    """norm_weight * (x * inv_rms).to(dtype) at columns k, rounded as the reference rounds."""
+    scaled = (x.to(tl.float32) * inv_rms[:, None]).to(x.dtype).to(tl.float32)
+    return (tl.load(norm_w_ptr + k, mask=k_ok, other=0.0).to(tl.float32)[None, :] * scaled).to(x.dtype)
+
+
+@triton.jit
+def load_x(x_ptr, res_ptr, norm_w_ptr, rows, row_ok, k, k_ok, inv_rms, stride_xm, stride_rm,
+           NORM: tl.constexpr, HAS_RES: tl.constexpr):
+    """x rows [BLOCK_M, BLOCK_K] at columns k, normed when NORM (inv_rms [BLOCK_M] per row)."""
     if NORM:
-        if HAS_RES:
-            r = tl.load(res_ptr + rows[:, None] * stride_rm + k[None, :], mask=mask, other=0.0)
-            x = (x.to(tl.float32) + r.to(tl.float32)).to(x.dtype)
-        scaled = (x.to(tl.float32) * inv_rms[:, None]).to(x.dtype).to(tl.float32)
-        nw = tl.load(norm_w_ptr + k, mask=k_ok, other=0.0).to(tl.float32)
-        x = (nw[None, :] * scaled).to(x.dtype)
+        x = apply_norm(load_summed(x_ptr, res_ptr, rows, row_ok, k, k_ok, stride_xm, stride_rm, HAS_RES),
+                       inv_rms, norm_w_ptr, k, k_ok)
+    else:
+        x = load_summed(x_ptr, res_ptr, rows, row_ok, k, k_ok, stride_xm, stride_rm, False)
     return x
 
 
@@ -37,11 +51,8 @@ def row_inv_rms(x_ptr, res_ptr, summed_ptr, rows, row_ok, K, eps, stride_xm, str
     squares = tl.zeros([BLOCK_M], dtype=tl.float32)
     for k0 in range(0, K, BLOCK_K):
         k = k0 + tl.arange(0, BLOCK_K)
-        mask = row_ok[:, None] & (k < K)[None, :]
-        x = tl.load(x_ptr + rows[:, None] * stride_xm + k[None, :], mask=mask, other=0.0)
+        x = load_summed(x_ptr, res_ptr, rows, row_ok, k, k < K, stride_xm, stride_rm, HAS_RES)
         if HAS_RES:
-            r = tl.load(res_ptr + rows[:, None] * stride_rm + k[None, :], mask=mask, other=0.0)
-            x = (x.to(tl.float32) + r.to(tl.float32)).to(x.dtype)
             tl.store(summed_ptr + rows[:, None] * K + k[None, :], x,
                      mask=(rows < summed_rows)[:, None] & (k < K)[None, :])
         xf = x.to(tl.float32)
