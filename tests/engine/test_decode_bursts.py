@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from codepager.engine.config import EngineConfig, SamplingParams
 from codepager.engine.cuda_graphs import batch_bucket, pages_bucket
@@ -304,3 +305,11 @@ def test_decode_burst_setting():
     assert EngineConfig(decode_burst=6).decode_burst_for("cpu") == 6
     with pytest.raises(ConfigError, match="decode_burst"):
         EngineConfig(decode_burst=0)
+
+
+def test_decode_kernels_setting():
+    cpu = torch.device("cpu")
+    assert EngineConfig().decode_kernels_for(cpu) == "cublas"  # no PDL off a CUDA device
+    assert EngineConfig(decode_kernels="triton").decode_kernels_for(cpu) == "triton"
+    with pytest.raises(ConfigError, match="decode_kernels must be one of cublas, triton, triton_pdl"):
+        EngineConfig(decode_kernels="megakernel")
