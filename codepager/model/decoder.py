@@ -28,9 +28,10 @@ from codepager.model.config import ModelConfig
 from codepager.model.rope import apply_rope, rope_cos_sin, rope_parameters
 
 # How a decode step of a few rows runs on CUDA: "cublas" = cuBLAS projections with the fused
-# elementwise kernels between them (11 launches a layer); "triton" = the norms and SwiGLU folded
-# into Triton projections (codepager.kernels.decode_linear, 6-7 launches); "triton_pdl" = the same
-# chained by programmatic dependent launch (codepager.kernels.pdl; compute capability >= 9).
+# elementwise kernels between them (11 launches a layer); "triton" = the norms, SwiGLU, and RoPE with
+# the K/V store folded into Triton projections (codepager.kernels.decode_linear: 6 launches, 7 with
+# QK-norm); "triton_pdl" = the same chained by programmatic dependent launch (codepager.kernels.pdl;
+# compute capability >= 9).
 DECODE_KERNELS = ("cublas", "triton", "triton_pdl")
 
 
