@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from codepager.errors import ConfigError
-from codepager.kernels.pdl import pdl_supported
-from codepager.model.decoder import DECODE_KERNELS
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_CPU_KV_CACHE_BYTES = 256 * 1024 * 1024
 # Tokens per step when max_num_batched_tokens is None. On CPU a step is also the longest stretch
@@ -29,6 +28,14 @@ def _from_dict(cls: type, settings: dict[str, Any]) -> Any:
         raise ConfigError(
             f"unknown {cls.__name__} setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return cls(**settings)
+
+
+def _decode_kernel_sets() -> tuple[str, ...]:
+    """The model's DECODE_KERNELS, imported only when a setting names one: this module stays
+    free of torch, as the scheduler side of the engine is."""
+    from codepager.model.decoder import DECODE_KERNELS
+
+    return DECODE_KERNELS
 
 
 @dataclass(slots=True)
@@ -76,8 +83,8 @@ class EngineConfig:
         ahead = self.decode_ahead
         if isinstance(ahead, bool) or not isinstance(ahead, int) or ahead < 0:
             raise ConfigError(f"decode_ahead must be a number of steps >= 0, got {self.decode_ahead!r}")
-        if self.decode_kernels not in (None, *DECODE_KERNELS):
-            raise ConfigError(f"decode_kernels must be one of {', '.join(DECODE_KERNELS)}, got "
+        if self.decode_kernels is not None and self.decode_kernels not in _decode_kernel_sets():
+            raise ConfigError(f"decode_kernels must be one of {', '.join(_decode_kernel_sets())}, got "
                               f"{self.decode_kernels!r}")
         if self.decode_burst is not None and self.decode_burst < 1:
             raise ConfigError(f"decode_burst must be at least 1, got {self.decode_burst}")
@@ -100,6 +107,8 @@ class EngineConfig:
         """The decode kernels on this device: chained Triton projections where PDL exists."""
         if self.decode_kernels is not None:
             return self.decode_kernels
+        from codepager.kernels.pdl import pdl_supported  # torch: only where a model is loaded
+
         return "triton_pdl" if pdl_supported(device) else "cublas"
 
     def decode_burst_for(self, device_type: str) -> int:
