@@ -69,9 +69,8 @@ class CausalLM(nn.Module):
                    and 0 < hidden.shape[0] <= DECODE_LINEAR_ROWS)
         pdl = self.decode_kernels == "triton_pdl"
         for layer, (k_cache, v_cache) in zip(self.model.layers, kv_caches, strict=True):
-            run = layer.forward_decode if chained else layer
-            hidden, residual = run(hidden, residual, cos, sin, meta, k_cache, v_cache, self.rope_inv_freq,
-                                   pdl=pdl)
+            args = (hidden, residual, cos, sin, meta, k_cache, v_cache, self.rope_inv_freq)
+            hidden, residual = layer.forward_decode(*args, pdl=pdl) if chained else layer(*args)
         return self.model.norm.add_and_norm(hidden, residual)[0]
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -116,12 +115,10 @@ class DecoderLayer(nn.Module):
     def forward(
         self, hidden: torch.Tensor, residual: torch.Tensor | None, cos: torch.Tensor, sin: torch.Tensor,
         meta: AttentionMetadata, k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor,
-        pdl: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(mlp output, residual stream before it): the layer's output is their sum, which the next
         layer's input norm (or the final norm) computes fused with itself, one kernel fewer per layer.
-        residual is None for the first layer (hidden is then the embeddings). pdl is forward_decode's."""
-        del pdl
+        residual is None for the first layer (hidden is then the embeddings)."""
         normed, residual = self.input_layernorm.norm_with_residual(hidden, residual)
         attn_out = self.self_attn(normed, cos, sin, meta, k_cache, v_cache, rope_inv_freq)
         normed, residual = self.post_attention_layernorm.add_and_norm(attn_out, residual)
@@ -208,28 +205,26 @@ class Attention(nn.Module):
         self, hidden: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, meta: AttentionMetadata,
         k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor,
     ) -> torch.Tensor:
-        tokens = hidden.shape[0]
         if fused_kernels_for(hidden) and k_cache.is_cuda:
-            q, k, v = self._project(hidden)
-            rope_and_store_kv(q=q, k=k, v=v, cos=cos, sin=sin, k_cache=k_cache, v_cache=v_cache,
-                              slot_mapping=meta.slot_mapping)  # one kernel for both
-        else:
-            q, k, v = self.project_qkv(hidden, cos, sin)
-            store_kv(k, v, k_cache, v_cache, meta)
+            qkv = self.qkv_proj(hidden)  # (T, (Hq + 2 Hkv) * D)
+            return self.o_proj(self.attend(qkv, cos, sin, meta, k_cache, v_cache, rope_inv_freq, pdl=False))
+        q, k, v = self.project_qkv(hidden, cos, sin)
+        store_kv(k, v, k_cache, v_cache, meta)
         out = paged_attention(q, k_cache, v_cache, meta, rope_inv_freq, self.scale)  # (T, Hq, D)
-        return self.o_proj(out.reshape(tokens, self.num_heads * self.head_dim))  # (T, hidden)
+        return self.o_proj(out.reshape(hidden.shape[0], self.q_size))  # (T, hidden)
 
     def attend(
         self, qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, meta: AttentionMetadata,
         k_cache: torch.Tensor, v_cache: torch.Tensor, rope_inv_freq: torch.Tensor, *, pdl: bool,
     ) -> torch.Tensor:
         """CUDA: projected qkv [T, (Hq + 2 Hkv) * D] -> attention output [T, Hq * D] (before o_proj),
-        K/V stored; the Triton kernels chained by programmatic dependent launch when pdl."""
+        K/V stored (RoPE and the store in one kernel); the Triton kernels chained by programmatic
+        dependent launch when pdl."""
         q, k, v = self._split_heads(qkv)
         rope_and_store_kv(q=q, k=k, v=v, cos=cos, sin=sin, k_cache=k_cache, v_cache=v_cache,
                           slot_mapping=meta.slot_mapping, pdl=pdl)
         out = paged_attention(q, k_cache, v_cache, meta, rope_inv_freq, self.scale, pdl=pdl)  # (T, Hq, D)
-        return out.reshape(qkv.shape[0], self.num_heads * self.head_dim)
+        return out.reshape(qkv.shape[0], self.q_size)
 
 
 class SwiGLU(nn.Module):
