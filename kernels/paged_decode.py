@@ -8,7 +8,9 @@ Layouts:
 Kernel (SGLang's shape): stage 1 splits each sequence's block table into `num_splits` contiguous
 ranges; one program takes (sequence, kv head, split) with the whole GQA query group as the rows of
 its tiles (padded to 16 rows for tl.dot) and writes a partial output normalised by its own softmax
-sum plus that sum's log2-sum-exp. Stage 2 merges the splits per (sequence, query head).
+sum plus that sum's log2-sum-exp. Stage 2 merges the splits per (sequence, query head). Chained by
+PDL (pdl=True), a program loads its first tile of keys and values before waiting for the kernel
+before it, unless that tile may hold the newest token (the one that kernel stored).
 
 Limits: head_dim a power of two >= 16 (>= 32 with page_shifts); num_q_heads a multiple of
 num_kv_heads (a group of up to 64 query heads is one program's rows, padded to >= 16; larger
@@ -22,12 +24,16 @@ import torch
 from codepager.kernels.paged_extend import paged_extend_ref
 from codepager.kernels.paged_layout import PAGE_SIZE, check_paged_inputs
 from codepager.kernels.paged_tiles import (
+    accumulate_values,
     device_sm_count,
     dot_precision,
     even_splits,
     fold_tile,
+    load_keys,
     load_query_rows,
     merge_splits,
+    scores_of,
+    tile_slots,
 )
 from codepager.kernels.pdl import pdl_launch_options, pdl_wait_then_release
 from codepager.kernels.triton_import import require_triton, tl, triton
@@ -45,29 +51,54 @@ def _decode_split_kernel(
     PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr, HAS_SHIFT: tl.constexpr,
     DOT_PRECISION: tl.constexpr, PDL: tl.constexpr,
 ):
-    pdl_wait_then_release(PDL)
     seq = tl.program_id(0)
     kv_head = tl.program_id(1) // ROW_BLOCKS
     row_block = tl.program_id(1) % ROW_BLOCKS
     split = tl.program_id(2)
-
-    rows = row_block * BLOCK_H + tl.arange(0, BLOCK_H)
-    row_ok = rows < GROUP
-    heads = kv_head * GROUP + rows
-    d = tl.arange(0, HEAD_DIM)
-    q_rows = q_ptr + seq * stride_q_seq + heads * stride_q_head
-    q, q_lo, q_hi = load_query_rows(q_rows, row_ok, BLOCK_H, HEAD_DIM, HAS_SHIFT)
-
     first = split * entries_per_split
     end = tl.minimum(first + entries_per_split, num_entries)
     table_row = table_ptr + seq * stride_table_seq
     lens_row = lens_ptr + seq * stride_table_seq
     shifts_row = shifts_ptr + seq * stride_table_seq
 
+    # The first tile's keys and values were stored before the kernel this one waits for, except the
+    # newest token's (written by that kernel into the sequence's last valid page): load them before
+    # the wait when a valid page follows the tile, which then cannot hold the newest token.
+    entry, page, slot, valid = tile_slots(table_row, lens_row, first, end, PAGE_SIZE, PAGES_PER_TILE)
+    after = first + PAGES_PER_TILE
+    next_entry = after + entry * 0  # (BLOCK_N,): per slot, so the mask stays a tensor everywhere
+    early = valid & (tl.load(lens_row + next_entry, mask=next_entry < num_entries, other=0) > 0)
+    key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
+    value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
+    d = tl.arange(0, HEAD_DIM)
+    k_a, k_b = load_keys(key_ptrs, early, HEAD_DIM, HAS_SHIFT)
+    v = tl.load(value_ptrs[:, None] + d[None, :], mask=early[:, None], other=0.0)
+    page_entry = first + tl.arange(0, PAGES_PER_TILE)
+    page_shift = tl.zeros([PAGES_PER_TILE], dtype=tl.int32)
+    if HAS_SHIFT:
+        page_shift = tl.load(shifts_row + page_entry, mask=page_entry < end, other=0)
+    pdl_wait_then_release(PDL)
+
+    late = valid & ~early  # the tile that may hold the newest token loads after the wait
+    late_a, late_b = load_keys(key_ptrs, late, HEAD_DIM, HAS_SHIFT)
+    k_a = tl.where(early[:, None], k_a, late_a)
+    k_b = tl.where(early[:, None], k_b, late_b)
+    v = tl.where(early[:, None], v, tl.load(value_ptrs[:, None] + d[None, :], mask=late[:, None], other=0.0))
+
+    rows = row_block * BLOCK_H + tl.arange(0, BLOCK_H)
+    row_ok = rows < GROUP
+    heads = kv_head * GROUP + rows
+    q_rows = q_ptr + seq * stride_q_seq + heads * stride_q_head
+    q, q_lo, q_hi = load_query_rows(q_rows, row_ok, BLOCK_H, HEAD_DIM, HAS_SHIFT)
+
+    scores = scores_of(q, q_lo, q_hi, k_a, k_b, page_shift, inv_freq_ptr,
+                       HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION)
+    scores = tl.where(valid[None, :], scores * scale_log2, float("-inf"))
     m_i = tl.full([BLOCK_H], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
     acc = tl.zeros([BLOCK_H, HEAD_DIM], dtype=tl.float32)
-    for entry0 in range(first, end, PAGES_PER_TILE):  # a decode query sees every valid key
+    m_i, l_i, acc = accumulate_values(scores, m_i, l_i, acc, v, DOT_PRECISION)
+    for entry0 in range(after, end, PAGES_PER_TILE):  # a decode query sees every valid key
         m_i, l_i, acc = fold_tile(
             q, q_lo, q_hi, 0, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, table_row,
             shifts_row, inv_freq_ptr, entry0, end, kv_head, scale_log2,

@@ -51,21 +51,34 @@ def tile_slots(
 
 
 @triton.jit
-def tile_scores(
-    q, q_lo, q_hi, key_ptrs, valid, page_shift, inv_freq_ptr,
+def load_keys(key_ptrs, valid, HEAD_DIM: tl.constexpr, HAS_SHIFT: tl.constexpr):
+    """One tile's keys as scores_of takes them: (k, k) [BLOCK_N, D] without shifts, (k_lo, k_hi)
+    [BLOCK_N, D/2] with. key_ptrs [BLOCK_N] points at the first element of each key row."""
+    if HAS_SHIFT:
+        half = tl.arange(0, HEAD_DIM // 2)
+        k_a = tl.load(key_ptrs[:, None] + half[None, :], mask=valid[:, None], other=0.0)
+        k_b = tl.load(key_ptrs[:, None] + (HEAD_DIM // 2) + half[None, :], mask=valid[:, None], other=0.0)
+    else:
+        d = tl.arange(0, HEAD_DIM)
+        k_a = tl.load(key_ptrs[:, None] + d[None, :], mask=valid[:, None], other=0.0)
+        k_b = k_a
+    return k_a, k_b
+
+
+@triton.jit
+def scores_of(
+    q, q_lo, q_hi, k_a, k_b, page_shift, inv_freq_ptr,
     HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
     HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr,
 ):
-    """Raw scores q . k for one tile: [ROWS, BLOCK_N] fp32.
+    """Raw scores q . k for one tile of loaded keys (load_keys): [ROWS, BLOCK_N] fp32.
 
     q [ROWS, D] is used without shifts; with shifts q_lo / q_hi are its two halves [ROWS, D/2] and
     each key is rotated by its page's shift page_shift [PAGES_PER_TILE] (rotate-half convention)
-    before the dot. key_ptrs [BLOCK_N] points at the first element of each key row.
+    before the dot.
     """
     if HAS_SHIFT:
         half = tl.arange(0, HEAD_DIM // 2)
-        k_lo = tl.load(key_ptrs[:, None] + half[None, :], mask=valid[:, None], other=0.0)
-        k_hi = tl.load(key_ptrs[:, None] + (HEAD_DIM // 2) + half[None, :], mask=valid[:, None], other=0.0)
         freq = tl.load(inv_freq_ptr + half).to(tl.float32)
         # sin/cos once per page, not per key: they dominate the tile's arithmetic otherwise
         angle = page_shift.to(tl.float32)[:, None] * freq[None, :]  # (PAGES_PER_TILE, D/2)
@@ -73,17 +86,41 @@ def tile_scores(
         tile_shape: tl.constexpr = (PAGES_PER_TILE * PAGE_SIZE, HEAD_DIM // 2)
         cos = tl.reshape(tl.broadcast_to(tl.cos(angle)[:, None, :], slots_shape), tile_shape)
         sin = tl.reshape(tl.broadcast_to(tl.sin(angle)[:, None, :], slots_shape), tile_shape)
-        lo = k_lo.to(tl.float32)
-        hi = k_hi.to(tl.float32)
-        rot_lo = (lo * cos - hi * sin).to(k_lo.dtype)
-        rot_hi = (hi * cos + lo * sin).to(k_lo.dtype)
+        lo = k_a.to(tl.float32)
+        hi = k_b.to(tl.float32)
+        rot_lo = (lo * cos - hi * sin).to(k_a.dtype)
+        rot_hi = (hi * cos + lo * sin).to(k_a.dtype)
         scores = tl.dot(q_lo, tl.trans(rot_lo), input_precision=DOT_PRECISION)
         scores += tl.dot(q_hi, tl.trans(rot_hi), input_precision=DOT_PRECISION)
     else:
-        d = tl.arange(0, HEAD_DIM)
-        k = tl.load(key_ptrs[:, None] + d[None, :], mask=valid[:, None], other=0.0)
-        scores = tl.dot(q, tl.trans(k), input_precision=DOT_PRECISION)
+        scores = tl.dot(q, tl.trans(k_a), input_precision=DOT_PRECISION)
     return scores
+
+
+@triton.jit
+def tile_scores(
+    q, q_lo, q_hi, key_ptrs, valid, page_shift, inv_freq_ptr,
+    HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
+    HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr,
+):
+    """Raw scores q . k for one tile (scores_of of the keys at key_ptrs): [ROWS, BLOCK_N] fp32."""
+    k_a, k_b = load_keys(key_ptrs, valid, HEAD_DIM, HAS_SHIFT)
+    return scores_of(q, q_lo, q_hi, k_a, k_b, page_shift, inv_freq_ptr,
+                     HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION)
+
+
+@triton.jit
+def accumulate_values(scores, m_i, l_i, acc, v, DOT_PRECISION: tl.constexpr):
+    """One online-softmax step: fold a tile's scores [ROWS, BLOCK_N] (scaled to log2 units, -inf
+    where not allowed) and its loaded values v [BLOCK_N, D] into the running max m_i [ROWS], sum
+    l_i [ROWS] and output acc [ROWS, D]."""
+    m_new = tl.maximum(m_i, tl.max(scores, axis=1))
+    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+    alpha = tl.exp2(m_i - m_safe)
+    p = tl.exp2(scores - m_safe[:, None])
+    l_i = l_i * alpha + tl.sum(p, axis=1)
+    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
+    return m_new, l_i, acc
 
 
 @triton.jit
@@ -91,18 +128,10 @@ def accumulate_tile(
     scores, m_i, l_i, acc, value_ptrs, valid,
     HEAD_DIM: tl.constexpr, DOT_PRECISION: tl.constexpr,
 ):
-    """One online-softmax step: fold a tile's scores [ROWS, BLOCK_N] (scaled to log2 units, -inf
-    where not allowed) and its values into the running max m_i [ROWS], sum l_i [ROWS] and output
-    acc [ROWS, D]. value_ptrs [BLOCK_N] points at the first element of each value row."""
-    m_new = tl.maximum(m_i, tl.max(scores, axis=1))
-    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-    alpha = tl.exp2(m_i - m_safe)
-    p = tl.exp2(scores - m_safe[:, None])
-    l_i = l_i * alpha + tl.sum(p, axis=1)
+    """accumulate_values with the values at value_ptrs [BLOCK_N] (first element of each row)."""
     d = tl.arange(0, HEAD_DIM)
     v = tl.load(value_ptrs[:, None] + d[None, :], mask=valid[:, None], other=0.0)
-    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PRECISION)
-    return m_new, l_i, acc
+    return accumulate_values(scores, m_i, l_i, acc, v, DOT_PRECISION)
 
 
 @triton.jit
