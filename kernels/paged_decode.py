@@ -10,7 +10,9 @@ ranges; one program takes (sequence, kv head, split) with the whole GQA query gr
 its tiles (padded to 16 rows for tl.dot) and writes a partial output normalised by its own softmax
 sum plus that sum's log2-sum-exp. Stage 2 merges the splits per (sequence, query head). Chained by
 PDL (pdl=True), a program loads its first tile of keys and values before waiting for the kernel
-before it, unless that tile may hold the newest token (the one that kernel stored).
+before it (codepager.kernels.pdl), unless the tile reaches into the sequence's last two valid pages:
+only there can keys stored by this step's kernels lie, when a step adds at most 17 tokens to a
+sequence (the engine chains decode steps of at most 4 rows).
 
 Limits: head_dim a power of two >= 16 (>= 32 with page_shifts); num_q_heads a multiple of
 num_kv_heads (a group of up to 64 query heads is one program's rows, padded to >= 16; larger
@@ -40,34 +42,19 @@ from codepager.kernels.triton_import import require_triton, tl, triton
 
 
 @triton.jit
-def _decode_split_kernel(
-    q_ptr, k_ptr, v_ptr, table_ptr, lens_ptr, shifts_ptr, inv_freq_ptr, part_out_ptr, part_lse_ptr,
-    scale_log2, num_entries, entries_per_split, num_splits, num_q_heads,
-    stride_q_seq, stride_q_head,
-    stride_k_page, stride_k_slot, stride_k_head,
-    stride_v_page, stride_v_slot, stride_v_head,
-    stride_table_seq,
-    GROUP: tl.constexpr, BLOCK_H: tl.constexpr, ROW_BLOCKS: tl.constexpr, HEAD_DIM: tl.constexpr,
-    PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr, HAS_SHIFT: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, PDL: tl.constexpr,
+def _first_tile_around_wait(
+    k_ptr, v_ptr, table_row, lens_row, shifts_row, first, end, num_entries, kv_head,
+    stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+    HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
+    HAS_SHIFT: tl.constexpr, PDL: tl.constexpr,
 ):
-    seq = tl.program_id(0)
-    kv_head = tl.program_id(1) // ROW_BLOCKS
-    row_block = tl.program_id(1) % ROW_BLOCKS
-    split = tl.program_id(2)
-    first = split * entries_per_split
-    end = tl.minimum(first + entries_per_split, num_entries)
-    table_row = table_ptr + seq * stride_table_seq
-    lens_row = lens_ptr + seq * stride_table_seq
-    shifts_row = shifts_ptr + seq * stride_table_seq
-
-    # The first tile's keys and values were stored before the kernel this one waits for, except the
-    # newest token's (written by that kernel into the sequence's last valid page): load them before
-    # the wait when a valid page follows the tile, which then cannot hold the newest token.
+    """The split's first tile as (keys a, keys b (load_keys), values [BLOCK_N, D], page shifts,
+    valid [BLOCK_N]), with the PDL wait inside: keys the kernel before may have just stored (the
+    step's new tokens, in a row's last two valid pages) load after it, all others before it."""
     entry, page, slot, valid = tile_slots(table_row, lens_row, first, end, PAGE_SIZE, PAGES_PER_TILE)
-    after = first + PAGES_PER_TILE
-    next_entry = after + entry * 0  # (BLOCK_N,): per slot, so the mask stays a tensor everywhere
-    early = valid & (tl.load(lens_row + next_entry, mask=next_entry < num_entries, other=0) > 0)
+    # a valid entry two past the tile: the row's last two valid pages lie beyond the tile
+    two_past = first + PAGES_PER_TILE + 1 + entry * 0  # (BLOCK_N,), so the mask stays a tensor
+    early = valid & (tl.load(lens_row + two_past, mask=two_past < num_entries, other=0) > 0)
     key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
     value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
     d = tl.arange(0, HEAD_DIM)
@@ -78,27 +65,61 @@ def _decode_split_kernel(
     if HAS_SHIFT:
         page_shift = tl.load(shifts_row + page_entry, mask=page_entry < end, other=0)
     pdl_wait_then_release(PDL)
-
-    late = valid & ~early  # the tile that may hold the newest token loads after the wait
+    late = valid & ~early
     late_a, late_b = load_keys(key_ptrs, late, HEAD_DIM, HAS_SHIFT)
     k_a = tl.where(early[:, None], k_a, late_a)
     k_b = tl.where(early[:, None], k_b, late_b)
     v = tl.where(early[:, None], v, tl.load(value_ptrs[:, None] + d[None, :], mask=late[:, None], other=0.0))
+    return k_a, k_b, v, page_shift, valid
+
+
+@triton.jit
+def _decode_split_kernel(
+    q_ptr, k_ptr, v_ptr, table_ptr, lens_ptr, shifts_ptr, inv_freq_ptr, part_out_ptr, part_lse_ptr,
+    scale_log2, num_entries, entries_per_split, num_splits, num_q_heads,
+    stride_q_seq, stride_q_head,
+    stride_k_page, stride_k_slot, stride_k_head,
+    stride_v_page, stride_v_slot, stride_v_head,
+    stride_table_seq,
+    GROUP: tl.constexpr, BLOCK_H: tl.constexpr, ROW_BLOCKS: tl.constexpr, HEAD_DIM: tl.constexpr,
+    PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr, HAS_SHIFT: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, PDL: tl.constexpr, PREFETCH: tl.constexpr,
+):
+    seq = tl.program_id(0)
+    kv_head = tl.program_id(1) // ROW_BLOCKS
+    row_block = tl.program_id(1) % ROW_BLOCKS
+    split = tl.program_id(2)
+    first = split * entries_per_split
+    end = tl.minimum(first + entries_per_split, num_entries)
+    table_row = table_ptr + seq * stride_table_seq
+    lens_row = lens_ptr + seq * stride_table_seq
+    shifts_row = shifts_ptr + seq * stride_table_seq
+    if PREFETCH:  # chained: the first tile streams in while the kernel before finishes
+        k_a, k_b, v, page_shift, valid = _first_tile_around_wait(
+            k_ptr, v_ptr, table_row, lens_row, shifts_row, first, end, num_entries, kv_head,
+            stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+            HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, PDL)
+        loop_first = first + PAGES_PER_TILE
+    else:  # the loop alone: peeling its first tile costs registers and pipelining (H100)
+        pdl_wait_then_release(PDL)
+        loop_first = first
 
     rows = row_block * BLOCK_H + tl.arange(0, BLOCK_H)
     row_ok = rows < GROUP
     heads = kv_head * GROUP + rows
+    d = tl.arange(0, HEAD_DIM)
     q_rows = q_ptr + seq * stride_q_seq + heads * stride_q_head
     q, q_lo, q_hi = load_query_rows(q_rows, row_ok, BLOCK_H, HEAD_DIM, HAS_SHIFT)
 
-    scores = scores_of(q, q_lo, q_hi, k_a, k_b, page_shift, inv_freq_ptr,
-                       HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION)
-    scores = tl.where(valid[None, :], scores * scale_log2, float("-inf"))
     m_i = tl.full([BLOCK_H], float("-inf"), dtype=tl.float32)
     l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
     acc = tl.zeros([BLOCK_H, HEAD_DIM], dtype=tl.float32)
-    m_i, l_i, acc = accumulate_values(scores, m_i, l_i, acc, v, DOT_PRECISION)
-    for entry0 in range(after, end, PAGES_PER_TILE):  # a decode query sees every valid key
+    if PREFETCH:
+        scores = scores_of(q, q_lo, q_hi, k_a, k_b, page_shift, inv_freq_ptr,
+                           HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION)
+        scores = tl.where(valid[None, :], scores * scale_log2, float("-inf"))
+        m_i, l_i, acc = accumulate_values(scores, m_i, l_i, acc, v, DOT_PRECISION)
+    for entry0 in range(loop_first, end, PAGES_PER_TILE):  # a decode query sees every valid key
         m_i, l_i, acc = fold_tile(
             q, q_lo, q_hi, 0, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, table_row,
             shifts_row, inv_freq_ptr, entry0, end, kv_head, scale_log2,
@@ -146,11 +167,13 @@ def paged_decode(
     num_splits: int | None = None,
     config: dict | None = None,
     pdl: bool = False,
+    prefetch: bool | None = None,
 ) -> torch.Tensor:
     """Triton paged decode; same contract as paged_decode_ref (page_starts is unused: a decode
     query sees every valid key). num_splits overrides the heuristic and config (keys as in
     DECODE_CONFIGS) the tile configuration (benchmarks); pdl launches both kernels as programmatic
-    dependents (codepager.kernels.pdl)."""
+    dependents (codepager.kernels.pdl); prefetch (default: pdl) loads each split's first tile apart
+    from the loop, before the PDL wait (tests run it without PDL)."""
     require_triton()
     num_seqs, num_q_heads, head_dim = q.shape
     num_kv_heads = k_cache.shape[2]
@@ -188,7 +211,7 @@ def paged_decode(
         stride_table_seq=block_tables.stride(0),
         GROUP=group, BLOCK_H=block_h, ROW_BLOCKS=row_blocks, HEAD_DIM=head_dim, PAGE_SIZE=PAGE_SIZE,
         PAGES_PER_TILE=config["pages_per_tile"], HAS_SHIFT=has_shift,
-        DOT_PRECISION=dot_precision(q.dtype), PDL=pdl,
+        DOT_PRECISION=dot_precision(q.dtype), PDL=pdl, PREFETCH=pdl if prefetch is None else prefetch,
         num_warps=config["num_warps"], num_stages=config["num_stages"], **pdl_launch_options(pdl),
     )
     merge_splits(part_out=part_out, part_lse=part_lse, out=out, pdl=pdl)

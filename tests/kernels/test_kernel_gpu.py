@@ -9,6 +9,8 @@ from paged_cases import make_case, relative_error
 
 from codepager.kernels.paged_decode import paged_decode, paged_decode_ref
 from codepager.kernels.paged_extend import paged_extend, paged_extend_ref
+from codepager.kernels.pdl import pdl_supported
+from codepager.kernels.rope import rope_and_store_kv
 from codepager.kernels.store_kv import store_kv, store_kv_ref
 
 pytestmark = pytest.mark.gpu
@@ -29,18 +31,53 @@ DECODE_SHAPES = {
 }
 
 
+def _pdl_here() -> bool:
+    return torch.cuda.is_available() and pdl_supported(torch.device("cuda"))
+
+
 @pytest.mark.parametrize("name", sorted(DECODE_SHAPES))
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_decode_on_gpu(name, dtype):
+@pytest.mark.parametrize("pdl", [False, True], ids=["plain", "pdl"])
+def test_decode_on_gpu(name, dtype, pdl):
+    if pdl and not _pdl_here():
+        pytest.skip("programmatic dependent launch needs a Hopper-class GPU")
     segments, q_heads, kv_heads = DECODE_SHAPES[name]
     gen = torch.Generator().manual_seed(1)
     case = make_case(segments=segments, num_kv_heads=kv_heads, head_dim=128, dtype=dtype,
                      device="cuda", generator=gen)
     q = torch.randn(len(segments), q_heads, 128, generator=gen).to(dtype).cuda()
-    out = paged_decode(q=q, scale=128**-0.5, **case.layout())
+    out = paged_decode(q=q, scale=128**-0.5, pdl=pdl, **case.layout())
     ref = paged_decode_ref(q=q.float(), scale=128**-0.5, **_upcast(case))
     assert torch.isfinite(out).all()
     assert relative_error(out, ref) < (BF16_TOLERANCE if dtype == torch.bfloat16 else 1e-4)
+
+
+@pytest.mark.skipif(not _pdl_here(), reason="programmatic dependent launch needs a Hopper-class GPU")
+@pytest.mark.parametrize("num_splits", [11, 41, None])
+def test_chained_decode_reads_the_keys_stored_just_before_it(num_splits):
+    # Three rows of one sequence, a short extend whose tokens 639..641 cross into a new page (entry
+    # 40), each row's page lens clipped at its own position, as the engine's decode graphs run it.
+    # The store is the kernel right before the decode in a PDL chain: the decode must not take
+    # these slots' old contents, which is what a first tile loaded before its wait would read.
+    gen = torch.Generator().manual_seed(7)
+    case = make_case(segments=[[(642, 0)]], num_kv_heads=2, head_dim=128, dtype=torch.bfloat16,
+                     device="cuda", generator=gen)
+    tables, lens = case.block_tables.repeat(3, 1), case.page_lens.repeat(3, 1)
+    lens[0, 39], lens[0, 40], lens[1, 40] = 15, 0, 1  # rows see up to 639, 640, 641
+    slots = (tables[0, [39, 40, 40]].long() * 16 + torch.tensor([15, 0, 1], device="cuda"))
+    q, k, v = (torch.randn(3, heads, 128, generator=gen).to(torch.bfloat16).cuda() for heads in (12, 2, 2))
+    cos = torch.ones(3, 128, device="cuda", dtype=torch.bfloat16)  # no rotation: k is stored as is
+    layout = dict(case.layout(), block_tables=tables, page_starts=case.page_starts.repeat(3, 1),
+                  page_lens=lens)
+    for _ in range(3):  # old contents back in the slots, then store and decode chained
+        case.k_cache.view(-1, 2, 128)[slots] = -k
+        case.v_cache.view(-1, 2, 128)[slots] = -v
+        rope_and_store_kv(q=q.clone(), k=k, v=v, cos=cos, sin=torch.zeros_like(cos), k_cache=case.k_cache,
+                          v_cache=case.v_cache, slot_mapping=slots, pdl=True)
+        out = paged_decode(q=q, scale=128**-0.5, num_splits=num_splits, pdl=True, **layout)
+        ref = paged_decode_ref(q=q.float(), scale=128**-0.5, **dict(
+            layout, k_cache=case.k_cache.float(), v_cache=case.v_cache.float()))
+        assert relative_error(out, ref) < BF16_TOLERANCE
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])

@@ -18,27 +18,29 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("prefetch", [False, True], ids=["loop", "first_tile_apart"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_paged_decode_matches_reference(name):
+def test_paged_decode_matches_reference(name, prefetch):
     segments, q_heads, kv_heads = CASES[name]
     gen = torch.Generator().manual_seed(sum(map(ord, name)))
     head_dim = 32
     case = make_case(segments=segments, num_kv_heads=kv_heads, head_dim=head_dim, generator=gen)
     q = torch.randn(len(segments), q_heads, head_dim, generator=gen).to(DEVICE)
     ref = paged_decode_ref(q=q, scale=head_dim**-0.5, **case.layout())
-    out = paged_decode(q=q, scale=head_dim**-0.5, **case.layout())
+    out = paged_decode(q=q, scale=head_dim**-0.5, prefetch=prefetch, **case.layout())
     assert torch.isfinite(out).all()
     assert relative_error(out, ref) < 1e-4
 
 
+@pytest.mark.parametrize("prefetch", [False, True], ids=["loop", "first_tile_apart"])
 @pytest.mark.parametrize("num_splits", [1, 3, 50])
-def test_paged_decode_split_count_does_not_change_the_result(num_splits):
+def test_paged_decode_split_count_does_not_change_the_result(num_splits, prefetch):
     gen = torch.Generator().manual_seed(num_splits)
     case = make_case(segments=[[(90, 0)], [(17, 0), (30, 17)]], num_kv_heads=2, head_dim=32,
                      generator=gen)
     q = torch.randn(2, 4, 32, generator=gen).to(DEVICE)
     ref = paged_decode_ref(q=q, scale=0.25, **case.layout())
-    out = paged_decode(q=q, scale=0.25, num_splits=num_splits, **case.layout())
+    out = paged_decode(q=q, scale=0.25, num_splits=num_splits, prefetch=prefetch, **case.layout())
     assert relative_error(out, ref) < 1e-4
 
 
