@@ -36,7 +36,7 @@ from codepager.engine.scheduler import ScheduledChunk
 from codepager.engine.sequence import PAGE_SIZE, Sequence
 
 if TYPE_CHECKING:
-    import torch
+    from codepager.engine.model_runner import LaunchedBurst
 
 
 def burst_length(chunks: list[ScheduledChunk], *, max_steps: int, max_model_len: int) -> int:
@@ -73,7 +73,7 @@ class AheadBurst:
     seq_ids: list[int]
     first_positions: list[int]
     steps: int
-    tokens: torch.Tensor  # [steps, B] int64 on the device, not synchronised
+    tokens: LaunchedBurst  # [steps, B], not synchronised
 
     def matches(self, seqs: list[Sequence], steps: int) -> bool:
         """Whether it is (the start of) the burst of `steps` steps of these sequences."""

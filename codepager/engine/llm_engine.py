@@ -20,7 +20,7 @@ from codepager.engine.block_manager import BlockManager
 from codepager.engine.config import EngineConfig, SamplingParams
 from codepager.engine.decode_burst import AheadBurst, burst_length, burst_length_after
 from codepager.engine.detokenizer import Detokenizer
-from codepager.engine.model_runner import ModelRunner, torch_dtype
+from codepager.engine.model_runner import LaunchedBurst, ModelRunner, torch_dtype
 from codepager.engine.outputs import EngineStats, RequestOutput
 from codepager.engine.request_state import TrackedRequest, progress_output, request_output
 from codepager.engine.sampler import make_generator, sample
@@ -161,7 +161,7 @@ class LLMEngine:
         else:
             launched = self.runner.launch_burst(seqs, steps)  # [steps, len(seqs)] on the device
         self._ahead = self._launch_ahead(seqs, steps, launched) if self.decode_ahead else None
-        tokens = launched.tolist()  # waits for this burst only
+        tokens = launched.tolist()  # waits for this burst only, not for the one launched ahead
         self.num_decode_bursts += 1
         watched = [self._requests[s.request_id] for s in seqs if s.params.stop]
         for step_tokens in tokens:
@@ -173,7 +173,7 @@ class LLMEngine:
                 self._detokenize(request)
         return self._collect_outputs()
 
-    def _launch_ahead(self, seqs: list[Sequence], steps: int, launched: torch.Tensor) -> AheadBurst | None:
+    def _launch_ahead(self, seqs: list[Sequence], steps: int, launched: LaunchedBurst) -> AheadBurst | None:
         """Launch the burst that follows `launched` (decode_burst.py), when one would follow."""
         if self.scheduler.waiting:
             return None
@@ -181,7 +181,7 @@ class LLMEngine:
                                    max_model_len=self.max_model_len)
         if after < 1 or (after := self.scheduler.reserve_ahead(seqs, steps + after) - steps) < 1:
             return None
-        tokens = self.runner.launch_burst(seqs, after, ahead=steps, first_ids=launched[-1])
+        tokens = self.runner.launch_burst(seqs, after, ahead=steps, first_ids=launched.device[-1])
         return AheadBurst(seq_ids=[s.seq_id for s in seqs],
                           first_positions=[len(s) - 1 + steps for s in seqs], steps=after, tokens=tokens)
 

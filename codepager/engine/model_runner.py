@@ -35,6 +35,33 @@ class ForwardResult:
     row_ranges: list[tuple[int, int]]  # rows of each chunk in `hidden`, in chunk order
 
 
+@dataclass(slots=True)
+class LaunchedBurst:
+    """A launched burst's greedy tokens [steps, B]: on the device (a burst ahead takes its first ids
+    from there) and on their way to pinned host memory, copied right behind the burst, so that
+    reading them waits for this burst only and not for a burst queued after it."""
+
+    device: torch.Tensor
+    host: torch.Tensor
+    ready: torch.cuda.Event | None  # None: host is the device tensor (CPU)
+
+    @staticmethod
+    def of(tokens: torch.Tensor) -> LaunchedBurst:
+        """Start the host copy of tokens just launched on the current stream."""
+        if tokens.device.type != "cuda":
+            return LaunchedBurst(device=tokens, host=tokens, ready=None)
+        host = torch.empty(tokens.shape, dtype=tokens.dtype, pin_memory=True)
+        host.copy_(tokens, non_blocking=True)
+        ready = torch.cuda.Event()
+        ready.record()
+        return LaunchedBurst(device=tokens, host=host, ready=ready)
+
+    def tolist(self) -> list[list[int]]:
+        if self.ready is not None:
+            self.ready.synchronize()
+        return self.host.tolist()
+
+
 class ModelRunner:
     def __init__(self, model: CausalLM, config: EngineConfig) -> None:
         self.model = model
@@ -130,15 +157,17 @@ class ModelRunner:
 
     @torch.inference_mode()
     def launch_burst(self, seqs: list[Sequence], steps: int, *, ahead: int = 0,
-                     first_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """run_burst's tokens as a [steps, len(seqs)] device tensor, not synchronised (on CUDA
-        graphs the GPU may still be computing them). ahead > 0: the burst after a running one of
-        that many steps, its step-0 ids first_ids [len(seqs)] on the device."""
+                     first_ids: torch.Tensor | None = None) -> LaunchedBurst:
+        """run_burst's tokens [steps, len(seqs)], not synchronised (on CUDA the GPU may still be
+        computing them). ahead > 0: the burst after a running one of that many steps, its step-0
+        ids first_ids [len(seqs)] on the device."""
         assert (ahead > 0) == (first_ids is not None), "a burst ahead takes its first ids from the device"
         plan = self.burst_planner.plan(seqs, steps, ahead)
         if self.decode_graphs is not None and self.decode_graphs.supports_burst(plan):
-            return self.decode_graphs.run_burst(plan, self.model.compute_logits, first_ids)
-        return self._eager_burst(plan, first_ids)
+            tokens = self.decode_graphs.run_burst(plan, self.model.compute_logits, first_ids)
+        else:
+            tokens = self._eager_burst(plan, first_ids)
+        return LaunchedBurst.of(tokens)
 
     def _eager_burst(self, plan: BurstPlan, first_ids: torch.Tensor | None) -> torch.Tensor:
         batch, width = plan.batch, plan.width

@@ -10,6 +10,7 @@ from codepager.engine.config import EngineConfig, SamplingParams
 from codepager.engine.cuda_graphs import MAX_CHUNK_ROWS, batch_bucket, pages_bucket
 from codepager.engine.decode_batch import DecodeBatchBuilder
 from codepager.engine.llm_engine import LLMEngine
+from codepager.engine.model_runner import LaunchedBurst
 from codepager.model.decoder import DECODE_KERNELS
 from codepager.model.loader import load_model
 from codepager.model.testing import make_tiny_model_dir
@@ -170,3 +171,21 @@ def test_decode_bursts_generate_what_single_steps_generate(cuda_tiny, graphs):
         if graphs:
             assert engine.runner.decode_graphs.num_graphs >= 1
     assert outputs[4] == outputs[1]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_reading_a_burst_does_not_wait_for_work_queued_after_it():
+    """A burst launched ahead is queued behind the running one: reading the running burst's tokens
+    must wait for that burst alone, or the host's work between bursts would never overlap the GPU."""
+    tokens = torch.arange(12, device="cuda").view(3, 4)
+    launched = LaunchedBurst.of(tokens)
+    torch.cuda._sleep(2_000_000_000)  # ~1 s of GPU clock cycles, standing in for a burst ahead
+    assert launched.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert not torch.cuda.current_stream().query()  # the work queued after it still runs
+    torch.cuda.synchronize()
+
+
+def test_reading_a_burst_on_the_cpu_is_reading_its_tokens():
+    launched = LaunchedBurst.of(torch.tensor([[5, 6]]))
+    assert launched.ready is None and launched.tolist() == [[5, 6]]

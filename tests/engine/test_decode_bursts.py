@@ -298,7 +298,7 @@ def test_a_burst_ahead_is_dropped_when_the_batch_changes(make_engine):
 
 def test_decode_burst_setting():
     assert EngineConfig().decode_burst_for("cpu") == 1 and EngineConfig().decode_burst_for("cuda") == 4
-    assert EngineConfig().decode_ahead == 0 and EngineConfig(decode_ahead=3).decode_ahead == 3
+    assert EngineConfig().decode_ahead == 2 and EngineConfig(decode_ahead=3).decode_ahead == 3
     for bad in (-1, True, 1.5):
         with pytest.raises(ConfigError, match="decode_ahead"):
             EngineConfig(decode_ahead=bad)
