@@ -8,6 +8,7 @@ before the new request's).
 
     python benchmarks/decode_burst.py [--shape 1.5b] [--context 16384] [--bursts 1,4,8,4]
         [--ahead 0,1,4] [--kernels cublas,triton,triton_pdl] [--linear-configs JSON] [--cancels 7]
+        [--timeline] [--host-profile]
 
 --linear-configs is a JSON list of overrides of the CUDA DECODE_LINEAR_CONFIGS, each
 {"shallow": {field: value}, "deep": {...}}, timed in turn with every Triton kernel set (tuning the
@@ -23,7 +24,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
+import tempfile
 import time
 
 import torch
@@ -49,6 +52,56 @@ def per_token_ms(engine: LLMEngine, prompt: list[int], tokens: int) -> float:
             count += new
         if any(o.finished for o in outputs):
             return (time.perf_counter() - start) / count * 1e3
+
+
+def gpu_timeline(engine: LLMEngine, prompt: list[int], tokens: int) -> str:
+    """Where a streamed token's wall time goes: torch.profiler's CUDA trace of `tokens` tokens after
+    the first, as GPU busy time (union of kernel and copy intervals; PDL overlaps count once), GPU
+    idle time inside the span, and the kernels that take the most GPU time, per token."""
+    from torch.profiler import ProfilerActivity, profile
+
+    request = engine.add_request(prompt, SamplingParams(max_tokens=tokens + 1, ignore_eos=True))
+    while not any(o.request_id == request and o.new_token_ids for o in engine.step()):
+        pass
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        start = time.perf_counter()
+        while engine.has_unfinished():
+            engine.step()
+        torch.cuda.synchronize()
+        wall = (time.perf_counter() - start) * 1e3
+    with tempfile.TemporaryDirectory() as folder:
+        trace = os.path.join(folder, "trace.json")
+        prof.export_chrome_trace(trace)
+        with open(trace, encoding="utf-8") as handle:
+            events = json.load(handle)["traceEvents"]
+    spans = sorted((e["ts"], e["ts"] + e["dur"], e["name"]) for e in events
+                   if e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset") and "dur" in e)
+    busy, end, last = 0.0, spans[0][0], spans[0][2]
+    by_name: dict[str, float] = {}
+    gaps: dict[tuple[str, str], list[float]] = {}  # idle time by the work on either side of it
+    for begin, finish, name in spans:
+        if begin > end:
+            gaps.setdefault((last[:40], name[:40]), []).append(begin - end)
+        busy += max(0.0, finish - max(begin, end))
+        if finish > end:
+            end, last = finish, name
+        by_name[name] = by_name.get(name, 0.0) + finish - begin
+    span_ms = (end - spans[0][0]) / 1e3
+    lines = [f"\nGPU timeline of {tokens} streamed tokens (torch.profiler; per token): wall "
+             f"{wall / tokens:.3f} ms, GPU span {span_ms / tokens:.3f} ms, GPU busy "
+             f"{busy / 1e3 / tokens:.3f} ms, GPU idle inside the span "
+             f"{(span_ms - busy / 1e3) / tokens:.3f} ms",
+             "\n| kernel | µs per token | calls per token |\n|---|---|---|"]
+    counts = {name: sum(1 for s in spans if s[2] == name) for name in by_name}
+    for name, total in sorted(by_name.items(), key=lambda kv: -kv[1])[:14]:
+        lines.append(f"| {name[:90]} | {total / tokens:.1f} | {counts[name] / tokens:.2f} |")
+    lines.append("\n| idle gap after | before | µs per token | gaps per token | largest µs |\n"
+                 "|---|---|---|---|---|")
+    for (after, before), times in sorted(gaps.items(), key=lambda kv: -sum(kv[1]))[:10]:
+        lines.append(f"| {after} | {before} | {sum(times) / tokens:.1f} | {len(times) / tokens:.2f} "
+                     f"| {max(times):.1f} |")
+    return "\n".join(lines)
 
 
 def ttft_after_cancel_ms(engine: LLMEngine, maker: PromptMaker, prefix: list[int], repeats: int) -> float:
@@ -84,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernels", default=None,
                         help="decode kernel sets to compare (default: the engine's for the device)")
     parser.add_argument("--linear-configs", default="[{}]", help="JSON list of config overrides")
+    parser.add_argument("--host-profile", action="store_true",
+                        help="also cProfile the host side of the last configuration's stream")
+    parser.add_argument("--timeline", action="store_true",
+                        help="also profile the last configuration's stream: GPU busy/idle and top kernels")
     parser.add_argument("--cancels", type=int, default=7,
                         help="repeats of the cancel-then-type TTFT (0: skip)")
     args = parser.parse_args(argv)
@@ -127,6 +184,18 @@ def main(argv: list[str] | None = None) -> int:
           "|---|---|---|---|---|---|")
     for kernels, burst, ahead, ms, step_ms in rows:
         print(f"| {kernels} | {burst} | {ahead} | {ms:.3f} | {base / ms:.2f}x | {step_ms:.3f} |")
+    if args.host_profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        per_token_ms(engine, prompt + maker.tokens(8), args.tokens)
+        profiler.disable()
+        print(f"\nhost profile of {args.tokens} streamed tokens (cProfile, top functions by own time)")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
+    if args.timeline:
+        print(gpu_timeline(engine, prompt + maker.tokens(8), args.tokens), flush=True)
     if args.cancels:
         print("\n| K | A | TTFT after a cancel, ms (median of "
               f"{args.cancels}) |\n|---|---|---|")

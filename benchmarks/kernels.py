@@ -38,6 +38,17 @@ HEAD_DIM = 128
 DTYPE = torch.bfloat16
 
 
+HEAD_MAJOR = False  # --head-major: pages stored [page, head, slot, D], seen through a transposed view
+
+
+def empty_cache(num_pages: int, kv_heads: int) -> torch.Tensor:
+    """[num_pages, PAGE_SIZE, kv_heads, D]: slot-major storage, or a view of head-major storage."""
+    if HEAD_MAJOR:
+        storage = torch.empty(num_pages, kv_heads, PAGE_SIZE, HEAD_DIM, device="cuda", dtype=DTYPE)
+        return storage.transpose(1, 2)
+    return torch.empty(num_pages, PAGE_SIZE, kv_heads, HEAD_DIM, device="cuda", dtype=DTYPE)
+
+
 class PagedKV:
     """The same random K/V twice: contiguous [B, Hkv, L, D] for SDPA, and scattered over randomly
     ordered pages with full block tables for the paged kernels."""
@@ -49,8 +60,8 @@ class PagedKV:
         pages_per_seq = length // PAGE_SIZE
         num_pages = batch * pages_per_seq
         order = torch.randperm(num_pages, device="cuda", generator=gen)
-        self.k_cache = torch.empty(num_pages, PAGE_SIZE, kv_heads, HEAD_DIM, device="cuda", dtype=DTYPE)
-        self.v_cache = torch.empty_like(self.k_cache)
+        self.k_cache = empty_cache(num_pages, kv_heads)
+        self.v_cache = empty_cache(num_pages, kv_heads)
         # (B, Hkv, L, D) -> (B * pages, 16, Hkv, D) in logical order, then scattered
         self.k_cache[order] = self.k.permute(0, 2, 1, 3).reshape(num_pages, PAGE_SIZE, kv_heads, HEAD_DIM)
         self.v_cache[order] = self.v.permute(0, 2, 1, 3).reshape(num_pages, PAGE_SIZE, kv_heads, HEAD_DIM)
@@ -213,7 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also print torch.profiler's kernel table")
     parser.add_argument("--markdown", help="write the tables to this file too")
     parser.add_argument("--once", action="store_true", help="only run each kernel 3 times (for ncu)")
+    parser.add_argument("--decode-only", action="store_true", help="skip the extend table")
+    parser.add_argument("--head-major", action="store_true",
+                        help="store each page head-major ([page, head, slot, D]; the engine is slot-major)")
     args = parser.parse_args(argv)
+    global HEAD_MAJOR
+    HEAD_MAJOR = args.head_major
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
         return 1
@@ -223,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     props = torch.cuda.get_device_properties(0)
     header = (f"{props.name}, {props.multi_processor_count} SMs, torch {torch.__version__}, "
-              f"triton {triton.__version__}, {str(DTYPE).removeprefix('torch.')}, head_dim {HEAD_DIM}")
+              f"triton {triton.__version__}, {str(DTYPE).removeprefix('torch.')}, head_dim {HEAD_DIM}, "
+              f"{'head' if HEAD_MAJOR else 'slot'}-major pages")
     print(header, flush=True)
     if args.sweep:
         sweep(gen)
@@ -238,12 +255,13 @@ def main(argv: list[str] | None = None) -> int:
         decode_rows.append(decode_row(hq, hkv, b, length, copy_bw, gen))
         print(decode_rows[-1], flush=True)
     extend_rows = []
-    for (hq, hkv), new in itertools.product(HEAD_LAYOUTS, EXTEND_NEW):
+    for (hq, hkv), new in itertools.product(HEAD_LAYOUTS, [] if args.decode_only else EXTEND_NEW):
         extend_rows.append(extend_row(hq, hkv, new, gen))
         print(extend_rows[-1], flush=True)
     text = (f"{header}\n\ndevice-to-device copy: {copy_bw / 1e9:.0f} GB/s (read + written)\n\n"
-            f"decode\n\n{markdown(decode_rows)}\n\nextend (config {EXTEND_CONFIGS['cuda']})\n\n"
-            f"{markdown(extend_rows)}\n")
+            f"decode\n\n{markdown(decode_rows)}\n")
+    if extend_rows:
+        text += f"\nextend (config {EXTEND_CONFIGS['cuda']})\n\n{markdown(extend_rows)}\n"
     report(text, args.markdown)
     return 0
 
