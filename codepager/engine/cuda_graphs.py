@@ -14,15 +14,15 @@ data on the host and sizes its workspace from shapes alone, which is what makes 
 capturable. The model's output ([B, hidden]) is a static tensor overwritten by the next replay:
 callers consume it within the step.
 
-A decode burst (decode_burst.py) replays the same graphs K times with one host synchronisation:
+A decode burst (decode_burst.py) replays graphs of its own K times with one host synchronisation:
 each step's positions, slots and pages are staged up front in a pinned buffer of its own (the
-copies are asynchronous), its input ids are copied on the device from the previous step's argmax,
-and lm_head + argmax of the real rows run on the device after each replay.
+copies are asynchronous); the graph ends with lm_head and the argmax, written over its own input
+ids, so the next replay decodes the token this one chose and only positions, slots and pages are
+copied between steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 
@@ -76,7 +76,7 @@ def decode_graphs_for(
 @dataclass(slots=True)
 class _Captured:
     graph: torch.cuda.CUDAGraph
-    hidden: torch.Tensor  # [B, hidden_size], overwritten by every replay
+    hidden: torch.Tensor  # [B, hidden_size], overwritten by every replay (greedy graphs: unused)
 
 
 class DecodeGraphs:
@@ -105,8 +105,8 @@ class DecodeGraphs:
         self._burst_staging: tuple[list[tuple[torch.Tensor, torch.Tensor]], ...] = ([], [])
         self._burst_copied = (torch.cuda.Event(), torch.cuda.Event())
         self._burst_set = 0
-        # (batch, pages, has shifted pages, the model's decode_kernels) -> graph
-        self._graphs: dict[tuple[int, int, bool, str], _Captured] = {}
+        # (batch, pages, has shifted pages, the model's decode_kernels, greedy) -> graph
+        self._graphs: dict[tuple[int, int, bool, str, bool], _Captured] = {}
         self._pool = torch.cuda.graph_pool_handle()
         self.last_replayed: torch.cuda.CUDAGraph | None = None  # for benchmarks: time the GPU part
 
@@ -143,10 +143,10 @@ class DecodeGraphs:
         self._tokens[: tokens.numel()].copy_(tokens, non_blocking=True)
         self._pages[: page_arrays.numel()].copy_(page_arrays, non_blocking=True)
         self._copied.record()
-        key = (batch, pages, has_shift, self.model.decode_kernels)
+        key = (batch, pages, has_shift, self.model.decode_kernels, False)
         captured = self._graphs.get(key)
         if captured is None:
-            captured = self._graphs[key] = self._capture(batch, pages, has_shift)
+            captured = self._graphs[key] = self._capture(batch, pages, has_shift, greedy=False)
         captured.graph.replay()
         self.last_replayed = captured.graph
         return captured.hidden[: bounds[-1]], list(zip(bounds, bounds[1:], strict=False))
@@ -155,10 +155,7 @@ class DecodeGraphs:
         return plan.batch <= self.max_rows and plan.width <= self.max_pages
 
     @torch.inference_mode()
-    def run_burst(
-        self, plan: BurstPlan, compute_logits: Callable[[torch.Tensor], torch.Tensor],
-        first_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def run_burst(self, plan: BurstPlan, first_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Greedy tokens [steps, B] (on the device, not synchronised) of the plan's decode steps;
         first_ids [B] on the device replaces the plan's step-0 ids (a burst ahead)."""
         n, steps = plan.batch, plan.steps
@@ -175,19 +172,19 @@ class DecodeGraphs:
             plan.stage(step, tokens.numpy()[:token_count].reshape(3, batch),
                        arrays.numpy()[:page_count].reshape(4, batch, pages))
         out = torch.empty((steps, n), dtype=torch.int64, device=self.device)
-        key = (batch, pages, plan.has_shift, self.model.decode_kernels)
+        key = (batch, pages, plan.has_shift, self.model.decode_kernels, True)
         captured = self._graphs.get(key)
         for step, (tokens, arrays) in enumerate(staging[:steps]):
-            self._tokens[:token_count].copy_(tokens[:token_count], non_blocking=True)
+            # input ids of later steps: the argmax the replay before wrote over them
+            first = 0 if step == 0 else batch
+            self._tokens[first:token_count].copy_(tokens[first:token_count], non_blocking=True)
             self._pages[:page_count].copy_(arrays[:page_count], non_blocking=True)
-            if step:
-                self._tokens[:n].copy_(out[step - 1])  # this step's input ids: last step's argmax
-            elif first_ids is not None:
+            if step == 0 and first_ids is not None:
                 self._tokens[:n].copy_(first_ids)
             if captured is None:  # captured from step 0's inputs, as run() captures from its own
-                captured = self._graphs[key] = self._capture(batch, pages, plan.has_shift)
+                captured = self._graphs[key] = self._capture(batch, pages, plan.has_shift, greedy=True)
             captured.graph.replay()
-            out[step] = compute_logits(captured.hidden[:n]).argmax(dim=-1)
+            out[step] = self._tokens[:n]
         self.last_replayed = captured.graph
         copied.record()
         return out
@@ -204,16 +201,26 @@ class DecodeGraphs:
         )
         return ids, positions, meta
 
-    def _capture(self, batch: int, pages: int, has_shift: bool) -> _Captured:
+    def _capture(self, batch: int, pages: int, has_shift: bool, *, greedy: bool) -> _Captured:
+        """greedy: the graph ends with the argmax of every row's logits written over its input ids."""
         ids, positions, meta = self._inputs(batch, pages, has_shift)
+        step_ids = ids.clone()
         # Warm up outside the capture (Triton compiles and loads the kernels of these shapes); it
         # stores the same K/V that the replay stores, from the same inputs.
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
-            self.model(ids, positions, meta, self.kv_caches)
+            self._forward(ids, positions, meta, greedy)
+            ids.copy_(step_ids)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
-            hidden = self.model(ids, positions, meta, self.kv_caches)  # (B, hidden)
+            hidden = self._forward(ids, positions, meta, greedy)  # (B, hidden)
         return _Captured(graph=graph, hidden=hidden)
+
+    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, meta: AttentionMetadata,
+                 greedy: bool) -> torch.Tensor:
+        hidden = self.model(ids, positions, meta, self.kv_caches)  # (B, hidden)
+        if greedy:
+            self.model.greedy_tokens(hidden, out=ids)
+        return hidden

@@ -42,6 +42,8 @@ class LLMEngine:
         self.block_manager = BlockManager(self.runner.num_pages,
                                           enable_prefix_caching=self.config.enable_prefix_caching)
         self.max_model_len = self.config.max_model_len or loaded.config.max_position_embeddings
+        if self.runner.device.type == "cuda":  # a few kernels fewer per step; CPU computes them
+            loaded.model.cache_rope(self.max_model_len)
         self.eos_token_ids = sorted(self.tokenizer.eos_token_ids)
         self.scheduler = Scheduler(
             self.block_manager, max_num_seqs=self.config.max_num_seqs,

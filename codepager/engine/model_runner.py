@@ -164,7 +164,7 @@ class ModelRunner:
         assert (ahead > 0) == (first_ids is not None), "a burst ahead takes its first ids from the device"
         plan = self.burst_planner.plan(seqs, steps, ahead)
         if self.decode_graphs is not None and self.decode_graphs.supports_burst(plan):
-            tokens = self.decode_graphs.run_burst(plan, self.model.compute_logits, first_ids)
+            tokens = self.decode_graphs.run_burst(plan, first_ids)
         else:
             tokens = self._eager_burst(plan, first_ids)
         return LaunchedBurst.of(tokens)

@@ -47,11 +47,24 @@ class CausalLM(nn.Module):
         self.register_buffer("rope_inv_freq", inv_freq, persistent=False)  # [head_dim // 2] float32
         self.rope_attention_factor = attention_factor
         self.decode_kernels = "cublas"  # one of DECODE_KERNELS; the engine sets it per device
+        self.rope_table: tuple[torch.Tensor, torch.Tensor] | None = None  # see cache_rope
         if config.tie_word_embeddings:
             self.tie_weights()
 
     def tie_weights(self) -> None:
         self.lm_head.weight = self.model.embed_tokens.weight
+
+    def cache_rope(self, max_positions: int) -> None:
+        """Precompute cos and sin [max_positions, head_dim] (rope_cos_sin of every position, so the
+        same numbers): a step then gathers its rows in two kernels instead of computing them in
+        nine, 10 µs of a 1.5B decode step on the H100. Positions must stay below max_positions;
+        the table only grows (engines sharing a model keep theirs)."""
+        if self.rope_table is not None and self.rope_table[0].shape[0] >= max_positions:
+            return
+        weight = self.lm_head.weight
+        positions = torch.arange(max_positions, device=weight.device)
+        factor = self.rope_attention_factor
+        self.rope_table = rope_cos_sin(positions, self.rope_inv_freq, factor, weight.dtype)
 
     def forward(
         self, input_ids: torch.Tensor, positions: torch.Tensor, meta: AttentionMetadata,
@@ -63,7 +76,10 @@ class CausalLM(nn.Module):
         if len(kv_caches) != self.config.num_layers:
             raise ValueError(f"expected {self.config.num_layers} KV caches, got {len(kv_caches)}")
         hidden = self.model.embed_tokens(input_ids)  # (T, hidden)
-        cos, sin = rope_cos_sin(positions, self.rope_inv_freq, self.rope_attention_factor, hidden.dtype)
+        if self.rope_table is None:
+            cos, sin = rope_cos_sin(positions, self.rope_inv_freq, self.rope_attention_factor, hidden.dtype)
+        else:
+            cos, sin = self.rope_table[0][positions], self.rope_table[1][positions]  # (T, D) each
         residual = None
         chained = (self.decode_kernels != "cublas" and meta.is_decode and fused_kernels_for(hidden)
                    and 0 < hidden.shape[0] <= DECODE_LINEAR_ROWS)
@@ -76,6 +92,11 @@ class CausalLM(nn.Module):
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """[N, hidden] -> [N, vocab] float32."""
         return self.lm_head(hidden).float()
+
+    def greedy_tokens(self, hidden: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+        """[N, hidden] -> [N] int64, the argmax of compute_logits (taken on the logits' own dtype:
+        widening to float32 changes no value, so not the argmax either)."""
+        return torch.argmax(self.lm_head(hidden), dim=-1, out=out)
 
     def allocate_kv_caches(
         self, num_pages: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
