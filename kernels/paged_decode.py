@@ -189,7 +189,7 @@ def paged_decode(
     if num_splits is None:
         num_splits = decode_num_splits(num_seqs=num_seqs, num_kv_heads=num_kv_heads,
                                        num_entries=num_entries, sm_count=device_sm_count(q.device))
-    entries_per_split, num_splits = even_splits(num_entries, num_splits)
+    entries_per_split, num_splits = even_splits(num_entries, num_splits, config["pages_per_tile"])
 
     part_out = torch.empty(num_seqs, num_q_heads, num_splits, head_dim, dtype=torch.float32,
                            device=q.device)

@@ -233,10 +233,13 @@ def device_sm_count(device: torch.device) -> int:
     return _SM_COUNT[index]
 
 
-def even_splits(num_entries: int, num_splits: int) -> tuple[int, int]:
+def even_splits(num_entries: int, num_splits: int, tile: int = 1) -> tuple[int, int]:
     """(table entries per split, number of splits) for about num_splits contiguous ranges of a
-    block table, none left empty by rounding."""
+    block table, none left empty by rounding, each a whole number of `tile` entries where the
+    table has that many (a split of 9 pages in tiles of 4 walks 3 tiles, the last of 1 page)."""
     entries_per_split = triton.cdiv(num_entries, num_splits)
+    if entries_per_split > tile:
+        entries_per_split = triton.cdiv(entries_per_split, tile) * tile
     return entries_per_split, triton.cdiv(num_entries, entries_per_split)
 
 

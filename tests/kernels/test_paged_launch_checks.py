@@ -45,7 +45,15 @@ def test_each_broken_input_is_caught(broken: str) -> None:
 
 @pytest.mark.parametrize("num_entries", [1, 5, 64, 65, 1000])
 @pytest.mark.parametrize("wanted", [1, 3, 7, 64])
-def test_even_splits_cover_the_table_without_empty_splits(num_entries: int, wanted: int) -> None:
-    per_split, splits = even_splits(num_entries, wanted)
+@pytest.mark.parametrize("tile", [1, 4])
+def test_even_splits_cover_the_table_without_empty_splits(num_entries: int, wanted: int, tile: int) -> None:
+    per_split, splits = even_splits(num_entries, wanted, tile)
     assert 1 <= splits <= wanted
     assert (splits - 1) * per_split < num_entries <= splits * per_split
+    assert per_split % tile == 0 or per_split < tile  # whole tiles, unless a split is less than one
+
+
+def test_splits_of_an_engine_sized_table_are_whole_tiles() -> None:
+    # 17,892 tokens = 1,119 pages (+1 entry): 128 splits would walk 9 pages, 3 tiles of 4 with 1 in the last
+    assert even_splits(1120, 128, 4) == (12, 94)
+    assert even_splits(2048, 128, 4) == (16, 128)  # already whole: unchanged
