@@ -8,7 +8,7 @@ before the new request's).
 
     python benchmarks/decode_burst.py [--shape 1.5b] [--context 16384] [--bursts 1,4,8,4]
         [--ahead 0,1,4] [--kernels cublas,triton,triton_pdl] [--linear-configs JSON] [--cancels 7]
-        [--timeline] [--host-profile]
+        [--timeline] [--host-profile] [--attention-max-splits 64,128]
 
 --linear-configs is a JSON list of overrides of the CUDA DECODE_LINEAR_CONFIGS, each
 {"shallow": {field: value}, "deep": {...}}, timed in turn with every Triton kernel set (tuning the
@@ -35,7 +35,7 @@ from gpu_timing import median_ms
 
 from codepager.engine.config import SamplingParams
 from codepager.engine.llm_engine import LLMEngine
-from codepager.kernels import decode_linear_config
+from codepager.kernels import decode_linear_config, paged_decode
 
 
 def per_token_ms(engine: LLMEngine, prompt: list[int], tokens: int) -> float:
@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernels", default=None,
                         help="decode kernel sets to compare (default: the engine's for the device)")
     parser.add_argument("--linear-configs", default="[{}]", help="JSON list of config overrides")
+    parser.add_argument("--attention-max-splits", default="",
+                        help="comma-separated caps on the paged decode's split count to time in turn")
     parser.add_argument("--host-profile", action="store_true",
                         help="also cProfile the host side of the last configuration's stream")
     parser.add_argument("--timeline", action="store_true",
@@ -184,6 +186,19 @@ def main(argv: list[str] | None = None) -> int:
           "|---|---|---|---|---|---|")
     for kernels, burst, ahead, ms, step_ms in rows:
         print(f"| {kernels} | {burst} | {ahead} | {ms:.3f} | {base / ms:.2f}x | {step_ms:.3f} |")
+    if args.attention_max_splits:
+        print("\n| attention MAX_SPLITS (last row's settings) | ms/token | decode graph alone, ms |\n"
+              "|---|---|---|")
+        default_splits = paged_decode.MAX_SPLITS
+        for splits in (int(v) for v in args.attention_max_splits.split(",")):
+            paged_decode.MAX_SPLITS = splits
+            engine.runner.decode_graphs.clear()
+            engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
+            ms = per_token_ms(engine, prompt + maker.tokens(8), args.tokens)
+            step_ms = median_ms(engine.runner.decode_graphs.last_replayed.replay)
+            print(f"| {splits} | {ms:.3f} | {step_ms:.3f} |", flush=True)
+        paged_decode.MAX_SPLITS = default_splits
+        engine.runner.decode_graphs.clear()
     if args.host_profile:
         import cProfile
         import pstats
