@@ -7,6 +7,7 @@ token row, bf16.
     o:       F.linear                              vs  decode_linear
     gate_up: add_rms_norm + F.linear + silu_and_mul vs decode_linear(residual, norm_weight, swiglu)
     down:    F.linear                              vs  decode_linear
+    and the greedy argmax after lm_head:   torch.argmax vs greedy_argmax (two small kernels)
 
 Timing is steady state (gpu_timing.py: a CUDA graph of back-to-back calls over weight copies that
 miss the L2), without PDL (a graph of one kernel kind has no neighbour to overlap with; the chained
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from gpu_timing import copies_needed, copy_bandwidth, markdown, report, steady_ms  # benchmarks/ on sys.path
 
+from codepager.kernels.argmax import greedy_argmax
 from codepager.kernels.decode_linear import RopeStore, decode_linear
 from codepager.kernels.decode_linear_config import DEEP_K, DecodeLinearConfig
 from codepager.kernels.rms_norm import add_rms_norm
@@ -134,6 +136,23 @@ def sweep(shapes: list[str], classes: list[str]) -> str:
     return "\n".join(lines)
 
 
+def argmax_rows() -> list[dict]:
+    """codepager.kernels.argmax against torch.argmax on logits rows (bf16, vocabularies of Qwen2.5
+    and Llama 3), copies cycled as for the projections."""
+    rows = []
+    for vocab in (151936, 128256):
+        for m in (1, 4):
+            copies = [torch.randn(m, vocab, device="cuda", dtype=torch.bfloat16)
+                      for _ in range(copies_needed(m * vocab * 2))]
+            ours = steady_ms([lambda x=x: greedy_argmax(logits=x) for x in copies])
+            peer = steady_ms([lambda x=x: torch.argmax(x, dim=-1) for x in copies])
+            same = all(torch.equal(greedy_argmax(logits=x), torch.argmax(x, dim=-1)) for x in copies[:4])
+            rows.append({"rows x vocab": f"{m} x {vocab}", "triton us": ours * 1e3,
+                         "torch.argmax us": peer * 1e3, "speedup": peer / ours, "same tokens": same})
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="1.5b,7b")
@@ -161,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                          "rel err": p.relative_error()})
             print(rows[-1], flush=True)
     text += f"device-to-device copy: {copy_bw / 1e9:.0f} GB/s (read + written)\n\n{markdown(rows)}\n"
+    text += f"\ngreedy argmax of one row of logits (after lm_head)\n\n{markdown(argmax_rows())}\n"
     report(text, args.markdown)
     return 0
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from codepager.kernels.argmax import greedy_argmax, greedy_argmax_ref
 from codepager.kernels.decode_linear import MAX_M as DECODE_LINEAR_ROWS
 from codepager.kernels.decode_linear import RopeStore, decode_linear
 from codepager.kernels.paged_layout import PAGE_SIZE
@@ -96,7 +97,10 @@ class CausalLM(nn.Module):
     def greedy_tokens(self, hidden: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
         """[N, hidden] -> [N] int64, the argmax of compute_logits (taken on the logits' own dtype:
         widening to float32 changes no value, so not the argmax either)."""
-        return torch.argmax(self.lm_head(hidden), dim=-1, out=out)
+        logits = self.lm_head(hidden)  # (N, vocab)
+        if fused_kernels_for(logits):
+            return greedy_argmax(logits=logits, out=out)
+        return greedy_argmax_ref(logits=logits, out=out)
 
     def allocate_kv_caches(
         self, num_pages: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
