@@ -15,8 +15,10 @@ before the new request's).
 projections as they run chained, which a kernel timed alone does not show).
 
 K = 1 is the engine without bursts (one host round trip per token); every K > 1 runs with each
-A <= K; the last K is repeated to show run-to-run spread. Random weights and prompt tokens (timing
-only), as benchmarks/e2e.py.
+A <= K; the last K is repeated to show run-to-run spread. "decode graph alone" is the GPU time of
+one step in the last graph replayed (bursts: their graph runs every step with lm_head and the
+argmax; K = 1: the step's graph without them). Random weights and prompt tokens (timing only), as
+benchmarks/e2e.py.
 """
 
 from __future__ import annotations
@@ -52,6 +54,13 @@ def per_token_ms(engine: LLMEngine, prompt: list[int], tokens: int) -> float:
             count += new
         if any(o.finished for o in outputs):
             return (time.perf_counter() - start) / count * 1e3
+
+
+def graph_step_ms(engine: LLMEngine) -> float:
+    """GPU time of one decode step: the last graph replayed alone, divided by the steps it runs
+    (a burst's graph holds all its steps, lm_head and argmax included)."""
+    graphs = engine.runner.decode_graphs
+    return median_ms(graphs.last_replayed.replay) / graphs.last_replayed_steps
 
 
 def gpu_timeline(engine: LLMEngine, prompt: list[int], tokens: int) -> str:
@@ -173,8 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 engine.decode_burst, engine.decode_ahead = burst, ahead
                 engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
                 ms = per_token_ms(engine, prompt + maker.tokens(8), args.tokens)
-                # GPU time of one decode step: the last graph replayed (batch 1), alone
-                step_ms = median_ms(engine.runner.decode_graphs.last_replayed.replay)
+                step_ms = graph_step_ms(engine)
                 rows.append((label, burst, ahead, ms, step_ms))
                 print(f"{label} K={burst} A={ahead}: {ms:.3f} ms/token, graph {step_ms:.3f} ms", flush=True)
     decode_linear_config.DECODE_LINEAR_CONFIGS["cuda"] = defaults
@@ -195,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             engine.runner.decode_graphs.clear()
             engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
             ms = per_token_ms(engine, prompt + maker.tokens(8), args.tokens)
-            step_ms = median_ms(engine.runner.decode_graphs.last_replayed.replay)
+            step_ms = graph_step_ms(engine)
             print(f"| {splits} | {ms:.3f} | {step_ms:.3f} |", flush=True)
         paged_decode.MAX_SPLITS = default_splits
         engine.runner.decode_graphs.clear()

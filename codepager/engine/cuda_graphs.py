@@ -14,11 +14,8 @@ data on the host and sizes its workspace from shapes alone, which is what makes 
 capturable. The model's output ([B, hidden]) is a static tensor overwritten by the next replay:
 callers consume it within the step.
 
-A decode burst (decode_burst.py) replays graphs of its own K times with one host synchronisation:
-each step's positions, slots and pages are staged up front in a pinned buffer of its own (the
-copies are asynchronous); the graph ends with lm_head and the argmax, written over its own input
-ids, so the next replay decodes the token this one chose and only positions, slots and pages are
-copied between steps.
+A decode burst (decode_burst.py) is one graph of its K steps with one host synchronisation
+(burst_graphs.py).
 """
 
 from __future__ import annotations
@@ -28,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from codepager.engine.burst_graphs import BurstGraphs
 from codepager.engine.config import EngineConfig
 from codepager.engine.decode_batch import DecodeBatchBuilder
 from codepager.engine.decode_burst import BurstPlan
@@ -76,7 +74,7 @@ def decode_graphs_for(
 @dataclass(slots=True)
 class _Captured:
     graph: torch.cuda.CUDAGraph
-    hidden: torch.Tensor  # [B, hidden_size], overwritten by every replay (greedy graphs: unused)
+    hidden: torch.Tensor  # [B, hidden_size], overwritten by every replay
 
 
 class DecodeGraphs:
@@ -100,23 +98,23 @@ class DecodeGraphs:
         self._builder = DecodeBatchBuilder(max_batch_size=b, max_pages=p)
         self._rows: list[int] = []  # computed tokens per chunk of the step that supports() accepted
         self._copied = torch.cuda.Event()
-        # pinned (tokens, page arrays) per step, in two sets: a burst ahead stages into one while
-        # the copies of the running burst may still read the other
-        self._burst_staging: tuple[list[tuple[torch.Tensor, torch.Tensor]], ...] = ([], [])
-        self._burst_copied = (torch.cuda.Event(), torch.cuda.Event())
-        self._burst_set = 0
-        # (batch, pages, has shifted pages, the model's decode_kernels, greedy) -> graph
-        self._graphs: dict[tuple[int, int, bool, str, bool], _Captured] = {}
+        # (batch, pages, has shifted pages, the model's decode_kernels) -> graph
+        self._graphs: dict[tuple[int, int, bool, str], _Captured] = {}
         self._pool = torch.cuda.graph_pool_handle()
-        self.last_replayed: torch.cuda.CUDAGraph | None = None  # for benchmarks: time the GPU part
+        self._bursts = BurstGraphs(model, self.kv_caches, pool=self._pool, cu_seqlens=self._cu_seqlens,
+                                   q_positions=self._q_positions)
+        # for benchmarks: the last graph replayed and the decode steps it runs (time the GPU part)
+        self.last_replayed: torch.cuda.CUDAGraph | None = None
+        self.last_replayed_steps = 1
 
     @property
     def num_graphs(self) -> int:
-        return len(self._graphs)
+        return len(self._graphs) + self._bursts.num_graphs
 
     def clear(self) -> None:
         """Drop every captured graph (steps capture again): after the model's kernels changed."""
         self._graphs.clear()
+        self._bursts.clear()
 
     def supports(self, chunks: list[ScheduledChunk]) -> bool:
         """Chunks of at most MAX_CHUNK_ROWS tokens each, within the largest captured shape."""
@@ -143,12 +141,12 @@ class DecodeGraphs:
         self._tokens[: tokens.numel()].copy_(tokens, non_blocking=True)
         self._pages[: page_arrays.numel()].copy_(page_arrays, non_blocking=True)
         self._copied.record()
-        key = (batch, pages, has_shift, self.model.decode_kernels, False)
+        key = (batch, pages, has_shift, self.model.decode_kernels)
         captured = self._graphs.get(key)
         if captured is None:
-            captured = self._graphs[key] = self._capture(batch, pages, has_shift, greedy=False)
+            captured = self._graphs[key] = self._capture(batch, pages, has_shift)
         captured.graph.replay()
-        self.last_replayed = captured.graph
+        self.last_replayed, self.last_replayed_steps = captured.graph, 1
         return captured.hidden[: bounds[-1]], list(zip(bounds, bounds[1:], strict=False))
 
     def supports_burst(self, plan: BurstPlan) -> bool:
@@ -156,38 +154,13 @@ class DecodeGraphs:
 
     @torch.inference_mode()
     def run_burst(self, plan: BurstPlan, first_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Greedy tokens [steps, B] (on the device, not synchronised) of the plan's decode steps;
-        first_ids [B] on the device replaces the plan's step-0 ids (a burst ahead)."""
-        n, steps = plan.batch, plan.steps
-        batch, pages = batch_bucket(n), pages_bucket(plan.width)
-        token_count, page_count = 3 * batch, 4 * batch * pages
-        self._burst_set ^= 1
-        staging, copied = self._burst_staging[self._burst_set], self._burst_copied[self._burst_set]
-        copied.synchronize()  # the copies of the burst before last have left this set
-        while len(staging) < steps:
-            staging.append((torch.zeros(3 * self.max_rows, dtype=torch.int64, pin_memory=True),
-                            torch.zeros(4 * self.max_rows * self.max_pages, dtype=torch.int32,
-                                        pin_memory=True)))
-        for step, (tokens, arrays) in enumerate(staging[:steps]):
-            plan.stage(step, tokens.numpy()[:token_count].reshape(3, batch),
-                       arrays.numpy()[:page_count].reshape(4, batch, pages))
-        out = torch.empty((steps, n), dtype=torch.int64, device=self.device)
-        key = (batch, pages, plan.has_shift, self.model.decode_kernels, True)
-        captured = self._graphs.get(key)
-        for step, (tokens, arrays) in enumerate(staging[:steps]):
-            # input ids of later steps: the argmax the replay before wrote over them
-            first = 0 if step == 0 else batch
-            self._tokens[first:token_count].copy_(tokens[first:token_count], non_blocking=True)
-            self._pages[:page_count].copy_(arrays[:page_count], non_blocking=True)
-            if step == 0 and first_ids is not None:
-                self._tokens[:n].copy_(first_ids)
-            if captured is None:  # captured from step 0's inputs, as run() captures from its own
-                captured = self._graphs[key] = self._capture(batch, pages, plan.has_shift, greedy=True)
-            captured.graph.replay()
-            out[step] = self._tokens[:n]
-        self.last_replayed = captured.graph
-        copied.record()
-        return out
+        """Greedy tokens [steps, B] (on the device, not synchronised) of the plan's decode steps,
+        one graph for the burst (burst_graphs.py); first_ids [B] on the device replaces the plan's
+        step-0 ids (a burst ahead)."""
+        batch, pages = batch_bucket(plan.batch), pages_bucket(plan.width)
+        tokens, self.last_replayed = self._bursts.run(plan, batch, pages, first_ids)
+        self.last_replayed_steps = plan.steps
+        return tokens
 
     def _inputs(
         self, batch: int, pages: int, has_shift: bool,
@@ -201,26 +174,16 @@ class DecodeGraphs:
         )
         return ids, positions, meta
 
-    def _capture(self, batch: int, pages: int, has_shift: bool, *, greedy: bool) -> _Captured:
-        """greedy: the graph ends with the argmax of every row's logits written over its input ids."""
+    def _capture(self, batch: int, pages: int, has_shift: bool) -> _Captured:
         ids, positions, meta = self._inputs(batch, pages, has_shift)
-        step_ids = ids.clone()
         # Warm up outside the capture (Triton compiles and loads the kernels of these shapes); it
         # stores the same K/V that the replay stores, from the same inputs.
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
-            self._forward(ids, positions, meta, greedy)
-            ids.copy_(step_ids)
+            self.model(ids, positions, meta, self.kv_caches)
         torch.cuda.current_stream(self.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
-            hidden = self._forward(ids, positions, meta, greedy)  # (B, hidden)
+            hidden = self.model(ids, positions, meta, self.kv_caches)  # (B, hidden)
         return _Captured(graph=graph, hidden=hidden)
-
-    def _forward(self, ids: torch.Tensor, positions: torch.Tensor, meta: AttentionMetadata,
-                 greedy: bool) -> torch.Tensor:
-        hidden = self.model(ids, positions, meta, self.kv_caches)  # (B, hidden)
-        if greedy:
-            self.model.greedy_tokens(hidden, out=ids)
-        return hidden

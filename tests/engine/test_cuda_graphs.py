@@ -151,7 +151,7 @@ def test_graph_replay_hidden_states_equal_eager_forward(cuda_tiny):
 @pytest.mark.gpu
 @pytest.mark.parametrize("graphs", [True, False])
 def test_decode_bursts_generate_what_single_steps_generate(cuda_tiny, graphs):
-    """K=4 bursts (argmax fed back on the device, per-step pinned staging) against K=1, with
+    """K=4 bursts (one graph per burst, argmax fed back on the device) against K=1, with
     requests finishing at different steps of a burst and a stop token mid-burst."""
     outputs = {}
     for burst in (1, 4):
@@ -170,6 +170,20 @@ def test_decode_bursts_generate_what_single_steps_generate(cuda_tiny, graphs):
         engine.block_manager.check_invariants(engine.scheduler.holders())
         if graphs:
             assert engine.runner.decode_graphs.num_graphs >= 1
+    assert outputs[4] == outputs[1]
+
+
+@pytest.mark.gpu
+def test_burst_graphs_survive_their_buffers_growing(cuda_tiny):
+    """One short stream, then six longer ones at once: the burst buffers grow (graphs captured on
+    the old ones are dropped) and every token still equals single steps'."""
+    outputs = {}
+    for burst in (1, 4):
+        engine = cuda_engine(cuda_tiny, cuda_graphs=True, decode_burst=burst)
+        prompts = prompts_for(engine, 6)
+        [alone] = engine.generate([prompts[2]], SamplingParams(max_tokens=11, ignore_eos=True))
+        many = engine.generate(prompts, SamplingParams(max_tokens=14, ignore_eos=True))
+        outputs[burst] = [alone.token_ids] + [o.token_ids for o in many]
     assert outputs[4] == outputs[1]
 
 
