@@ -22,7 +22,7 @@ from codepager.engine.decode_burst import AheadBurst, burst_length, burst_length
 from codepager.engine.detokenizer import Detokenizer
 from codepager.engine.model_runner import LaunchedBurst, ModelRunner, torch_dtype
 from codepager.engine.outputs import EngineStats, RequestOutput
-from codepager.engine.request_state import TrackedRequest, progress_output, request_output
+from codepager.engine.request_state import TrackedRequest, detokenize_new, progress_output, request_output
 from codepager.engine.sampler import make_generator, sample
 from codepager.engine.scheduler import ScheduledChunk, Scheduler
 from codepager.engine.segments import SegmentHandle, Tokens
@@ -146,7 +146,7 @@ class LLMEngine:
         computing = [c for c in chunks if c.positions]
         sampled: dict[int, int] = {}
         if computing:
-            sampled = self._run_model(computing)
+            sampled = self._run_model(computing, self._decode_follows(chunks))
         self.scheduler.postprocess(chunks, sampled)
         return self._collect_outputs()
 
@@ -187,7 +187,17 @@ class LLMEngine:
         return AheadBurst(seq_ids=[s.seq_id for s in seqs],
                           first_positions=[len(s) - 1 + steps for s in seqs], steps=after, tokens=tokens)
 
-    def _run_model(self, chunks: list[ScheduledChunk]) -> dict[int, int]:
+    def _decode_follows(self, chunks: list[ScheduledChunk]) -> bool:
+        """Whether this step's sampled tokens start greedy decode bursts of exactly its sequences,
+        so the first burst can be launched before the tokens are read (a burst ahead of a 1-step
+        burst): every chunk samples a greedy token and nothing else runs or waits."""
+        if not (self.decode_ahead and self.decode_burst > 1) or self.scheduler.waiting:
+            return False
+        if len(chunks) != len(self.scheduler.running) or not all(c.samples for c in chunks):
+            return False
+        return all(c.seq.params.greedy and not c.seq.params.keep_prompt_logits for c in chunks)
+
+    def _run_model(self, chunks: list[ScheduledChunk], decode_follows: bool = False) -> dict[int, int]:
         result = self.runner.forward(chunks)
         rows: list[int] = []
         sampling: list[ScheduledChunk] = []
@@ -213,7 +223,10 @@ class LLMEngine:
             return {}
         params = [c.seq.params for c in sampling]
         generators = [self._generator_of(c.seq) for c in sampling]
-        tokens = sample(logits[sample_start:], params, generators)
+        greedy = LaunchedBurst.of(logits[sample_start:].argmax(dim=-1)[None])  # [1, rows]
+        if decode_follows:
+            self._ahead = self._launch_ahead([c.seq for c in sampling], 1, greedy)
+        tokens = sample(logits[sample_start:], greedy.tolist()[0], params, generators)
         return {c.seq.seq_id: t for c, t in zip(sampling, tokens, strict=True)}
 
     def _generator_of(self, seq: Sequence) -> torch.Generator | None:
@@ -233,15 +246,8 @@ class LLMEngine:
 
     def _detokenize(self, request: TrackedRequest) -> None:
         """Give the detokenizer the request's new tokens; a stop string ends the request."""
-        seq = request.seq
-        new_ids = seq.completion_token_ids[request.detokenized:]
-        if not new_ids:
-            return
-        request.detokenized += len(new_ids)
-        if seq.finish_reason == "stop" and new_ids[-1] in self._stop_ids(seq):
-            new_ids = new_ids[:-1]  # the stop token is not text
-        if request.detokenizer.add(new_ids) and not seq.is_finished:
-            self.scheduler.finish(seq, "stop")
+        if detokenize_new(request, self._stop_ids(request.seq)) and not request.seq.is_finished:
+            self.scheduler.finish(request.seq, "stop")
 
     def _stop_ids(self, seq: Sequence) -> list[int]:
         if seq.params.ignore_eos:

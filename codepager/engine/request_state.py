@@ -53,3 +53,16 @@ def progress_output(request: TrackedRequest) -> RequestOutput:
         num_prompt_tokens=seq.num_prompt_tokens, prompt_tokens_computed=seq.prompt_tokens_computed,
         prompt_tokens_cached=seq.prompt_tokens_cached,
     )
+
+
+def detokenize_new(request: TrackedRequest, stop_ids: list[int]) -> bool:
+    """Give the detokenizer the request's completion tokens it has not seen (not a final stop
+    token, which is no text); True when a stop string has matched."""
+    seq = request.seq
+    new_ids = seq.completion_token_ids[request.detokenized:]
+    if not new_ids:
+        return False
+    request.detokenized += len(new_ids)
+    if seq.finish_reason == "stop" and new_ids[-1] in stop_ids:
+        new_ids = new_ids[:-1]
+    return request.detokenizer.add(new_ids)

@@ -8,10 +8,12 @@ from codepager.engine.config import SamplingParams
 
 
 def sample(
-    logits: torch.Tensor, params: list[SamplingParams], generators: list[torch.Generator | None],
+    logits: torch.Tensor, greedy: list[int], params: list[SamplingParams],
+    generators: list[torch.Generator | None],
 ) -> list[int]:
-    """logits [N, vocab] float32 -> one token id per row."""
-    tokens = logits.argmax(dim=-1).tolist()
+    """logits [N, vocab] float32 -> one token id per row; greedy [N] is each row's argmax (read
+    from the device by the caller), the choice of greedy rows."""
+    tokens = list(greedy)
     for row, (p, generator) in enumerate(zip(params, generators, strict=True)):
         if not p.greedy:
             tokens[row] = _sample_row(logits[row], p.temperature, p.top_p, generator)
