@@ -128,7 +128,8 @@ def run_shape(name: str, args) -> tuple[list[dict], dict | None]:
     models = build_models(name, args.device, args.dtype)
     max_len = max(args.contexts) + args.file_tokens + args.typed + args.max_tokens + 16
     engine = make_engine(models, device=args.device, kv_cache_bytes=args.kv_cache_bytes, max_len=max_len,
-                         decode_burst=args.decode_burst, decode_kernels=args.decode_kernels)
+                         decode_burst=args.decode_burst, decode_kernels=args.decode_kernels,
+                         decode_ahead=args.decode_ahead)
     maker = PromptMaker(models.config.vocab_size)
     timed_requests(engine, [maker.tokens(300)], 4)  # compile kernels outside the measurements
     rows = []
@@ -167,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=8)
     parser.add_argument("--concurrency-context", type=int, default=16384)
     parser.add_argument("--kv-cache-gb", type=float, default=12.0)
+    parser.add_argument("--decode-ahead", type=int, default=None,
+                        help="EngineConfig.decode_ahead (default: the engine's)")
     parser.add_argument("--decode-burst", type=int, default=None,
                         help="greedy decode steps per host sync (default: the engine's, 4 on CUDA)")
     parser.add_argument("--decode-kernels", default=None,

@@ -100,11 +100,12 @@ def build_models(name: str, device: str, dtype: torch.dtype) -> Models:
 
 def make_engine(
     models: Models, *, device: str, kv_cache_bytes: int, max_len: int, decode_burst: int | None = None,
-    decode_kernels: str | None = None,
+    decode_kernels: str | None = None, decode_ahead: int | None = None,
 ) -> LLMEngine:
+    ahead = {} if decode_ahead is None else {"decode_ahead": decode_ahead}  # None: the default
     config = EngineConfig(device=device, kv_cache_bytes=kv_cache_bytes, max_num_seqs=16,
                           max_num_batched_tokens=16384, max_model_len=max_len, decode_burst=decode_burst,
-                          decode_kernels=decode_kernels)
+                          decode_kernels=decode_kernels, **ahead)
     return LLMEngine(models.loaded, config)
 
 
