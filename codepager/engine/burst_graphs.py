@@ -52,11 +52,15 @@ class BurstGraphs:
     def clear(self) -> None:
         self._graphs.clear()
 
-    def run(self, plan: BurstPlan, batch: int, pages: int,
-            first_ids: torch.Tensor | None) -> tuple[torch.Tensor, torch.cuda.CUDAGraph]:
+    def run(self, plan: BurstPlan, batch: int, pages: int, first_ids: torch.Tensor | None, *,
+            capture: bool = True) -> tuple[torch.Tensor, torch.cuda.CUDAGraph] | None:
         """Greedy tokens [steps, plan.batch] (on the device, not synchronised) of the plan's steps
         padded to (batch, pages), and the graph replayed; first_ids [plan.batch] on the device
-        replaces the plan's step-0 ids (a burst ahead)."""
+        replaces the plan's step-0 ids (a burst ahead). None, with nothing launched, when the
+        graph is not captured yet and capture is False."""
+        key = (batch, pages, plan.has_shift, self.model.decode_kernels, plan.steps)
+        if not capture and key not in self._graphs:
+            return None
         n, steps = plan.batch, plan.steps
         token_count, page_count = steps * 3 * batch, steps * 4 * batch * pages
         self._fit((steps + 1) * 3 * batch, page_count)
@@ -73,7 +77,6 @@ class BurstGraphs:
         tokens, _ = self._views(batch, pages, steps)
         if first_ids is not None:
             tokens[0, 0, :n].copy_(first_ids)
-        key = (batch, pages, plan.has_shift, self.model.decode_kernels, steps)
         graph = self._graphs.get(key)
         if graph is None:  # captured from this burst's inputs, as the single-step graphs are
             graph = self._graphs[key] = self._capture(batch, pages, plan.has_shift, steps)

@@ -153,12 +153,16 @@ class DecodeGraphs:
         return plan.batch <= self.max_rows and plan.width <= self.max_pages
 
     @torch.inference_mode()
-    def run_burst(self, plan: BurstPlan, first_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def run_burst(self, plan: BurstPlan, first_ids: torch.Tensor | None = None, *,
+                  capture: bool = True) -> torch.Tensor | None:
         """Greedy tokens [steps, B] (on the device, not synchronised) of the plan's decode steps,
         one graph for the burst (burst_graphs.py); first_ids [B] on the device replaces the plan's
-        step-0 ids (a burst ahead)."""
+        step-0 ids (a burst ahead). None when its graph is not captured and capture is False."""
         batch, pages = batch_bucket(plan.batch), pages_bucket(plan.width)
-        tokens, self.last_replayed = self._bursts.run(plan, batch, pages, first_ids)
+        ran = self._bursts.run(plan, batch, pages, first_ids, capture=capture)
+        if ran is None:
+            return None
+        tokens, self.last_replayed = ran
         self.last_replayed_steps = plan.steps
         return tokens
 

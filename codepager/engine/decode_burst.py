@@ -39,21 +39,37 @@ if TYPE_CHECKING:
     from codepager.engine.model_runner import LaunchedBurst
 
 
-def burst_length(chunks: list[ScheduledChunk], *, max_steps: int, max_model_len: int) -> int:
-    """Decode steps these chunks may run as one burst (1: an ordinary step). The caller checks
-    that nothing waits to be admitted."""
-    if max_steps <= 1 or not chunks:
-        return 1
-    steps = max_steps
+def pure_decode(chunks: list[ScheduledChunk]) -> bool:
+    """Every chunk is the next token of a running greedy sequence that keeps no prompt logits."""
     for chunk in chunks:
         seq, params = chunk.seq, chunk.seq.params
         decoding = (chunk.end == len(seq) and chunk.start == chunk.end - 1
                     and chunk.start >= seq.num_prompt_tokens and not seq.encode_only)
         if not decoding or not params.greedy or params.keep_prompt_logits:
-            return 1
+            return False
+    return bool(chunks)
+
+
+def burst_length(chunks: list[ScheduledChunk], *, max_steps: int, max_model_len: int) -> int:
+    """Decode steps these chunks may run as one burst (1: an ordinary step). The caller checks
+    that nothing waits to be admitted."""
+    if max_steps <= 1 or not pure_decode(chunks):
+        return 1
+    steps = max_steps
+    for seq in (c.seq for c in chunks):
         # step i samples completion token n + 1 + i and computes position len - 1 + i
-        steps = min(steps, params.max_tokens - seq.num_completion_tokens, max_model_len - len(seq) + 1)
+        steps = min(steps, seq.params.max_tokens - seq.num_completion_tokens, max_model_len - len(seq) + 1)
     return max(steps, 1)
+
+
+def decode_follows(chunks: list[ScheduledChunk], *, running: int, waiting: bool, ahead: int,
+                   max_steps: int) -> bool:
+    """Whether a step of these chunks (every running sequence's, `running` of them) starts greedy
+    decode bursts of exactly its sequences, so that the first burst may be launched ahead of the
+    step's tokens being read: bursts ahead on, nothing waiting, every chunk samples a greedy token."""
+    if not (ahead and max_steps > 1) or waiting or len(chunks) != running:
+        return False
+    return all(c.samples and c.seq.params.greedy and not c.seq.params.keep_prompt_logits for c in chunks)
 
 
 def burst_length_after(seqs: list[Sequence], steps: int, *, max_steps: int, max_model_len: int) -> int:

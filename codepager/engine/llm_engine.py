@@ -15,10 +15,11 @@ from collections.abc import Iterator
 
 import torch
 
+from codepager.engine import decode_burst as bursts
 from codepager.engine.blend import BlendSelector
 from codepager.engine.block_manager import BlockManager
 from codepager.engine.config import EngineConfig, SamplingParams
-from codepager.engine.decode_burst import AheadBurst, burst_length, burst_length_after
+from codepager.engine.decode_burst import AheadBurst
 from codepager.engine.detokenizer import Detokenizer
 from codepager.engine.model_runner import LaunchedBurst, ModelRunner, torch_dtype
 from codepager.engine.outputs import EngineStats, RequestOutput
@@ -140,13 +141,17 @@ class LLMEngine:
         ahead, self._ahead = self._ahead, None  # used by this step's burst, or dropped
         chunks = self.scheduler.schedule()
         if not self.scheduler.waiting:
-            steps = burst_length(chunks, max_steps=self.decode_burst, max_model_len=self.max_model_len)
+            steps = bursts.burst_length(chunks, max_steps=self.decode_burst, max_model_len=self.max_model_len)
             if steps > 1 and (steps := self.scheduler.reserve_ahead([c.seq for c in chunks], steps)) > 1:
                 return self._burst(chunks, steps, ahead)
+            if ahead is not None and ahead.matches([c.seq for c in chunks], 1) and bursts.pure_decode(chunks):
+                return self._burst(chunks, 1, ahead)  # a sequence's last token, launched ahead
         computing = [c for c in chunks if c.positions]
         sampled: dict[int, int] = {}
         if computing:
-            sampled = self._run_model(computing, self._decode_follows(chunks))
+            sampled = self._run_model(computing, bursts.decode_follows(
+                chunks, running=len(self.scheduler.running), waiting=bool(self.scheduler.waiting),
+                ahead=self.decode_ahead, max_steps=self.decode_burst))
         self.scheduler.postprocess(chunks, sampled)
         return self._collect_outputs()
 
@@ -175,27 +180,23 @@ class LLMEngine:
                 self._detokenize(request)
         return self._collect_outputs()
 
-    def _launch_ahead(self, seqs: list[Sequence], steps: int, launched: LaunchedBurst) -> AheadBurst | None:
-        """Launch the burst that follows `launched` (decode_burst.py), when one would follow."""
+    def _launch_ahead(self, seqs: list[Sequence], steps: int, launched: LaunchedBurst, *,
+                      capture: bool = True) -> AheadBurst | None:
+        """Launch the burst that follows `launched` (decode_burst.py), when one would follow (and,
+        capture False, its graph needs no capture: behind a prefill that would delay the first
+        token by the capture; the next decode step captures it)."""
         if self.scheduler.waiting:
             return None
-        after = burst_length_after(seqs, steps, max_steps=min(self.decode_ahead, self.decode_burst),
+        after = bursts.burst_length_after(seqs, steps, max_steps=min(self.decode_ahead, self.decode_burst),
                                    max_model_len=self.max_model_len)
         if after < 1 or (after := self.scheduler.reserve_ahead(seqs, steps + after) - steps) < 1:
             return None
-        tokens = self.runner.launch_burst(seqs, after, ahead=steps, first_ids=launched.device[-1])
+        tokens = self.runner.launch_burst(seqs, after, ahead=steps, first_ids=launched.device[-1],
+                                          capture=capture)
+        if tokens is None:
+            return None
         return AheadBurst(seq_ids=[s.seq_id for s in seqs],
                           first_positions=[len(s) - 1 + steps for s in seqs], steps=after, tokens=tokens)
-
-    def _decode_follows(self, chunks: list[ScheduledChunk]) -> bool:
-        """Whether this step's sampled tokens start greedy decode bursts of exactly its sequences,
-        so the first burst can be launched before the tokens are read (a burst ahead of a 1-step
-        burst): every chunk samples a greedy token and nothing else runs or waits."""
-        if not (self.decode_ahead and self.decode_burst > 1) or self.scheduler.waiting:
-            return False
-        if len(chunks) != len(self.scheduler.running) or not all(c.samples for c in chunks):
-            return False
-        return all(c.seq.params.greedy and not c.seq.params.keep_prompt_logits for c in chunks)
 
     def _run_model(self, chunks: list[ScheduledChunk], decode_follows: bool = False) -> dict[int, int]:
         result = self.runner.forward(chunks)
@@ -225,7 +226,7 @@ class LLMEngine:
         generators = [self._generator_of(c.seq) for c in sampling]
         greedy = LaunchedBurst.of(logits[sample_start:].argmax(dim=-1)[None])  # [1, rows]
         if decode_follows:
-            self._ahead = self._launch_ahead([c.seq for c in sampling], 1, greedy)
+            self._ahead = self._launch_ahead([c.seq for c in sampling], 1, greedy, capture=False)
         tokens = sample(logits[sample_start:], greedy.tolist()[0], params, generators)
         return {c.seq.seq_id: t for c, t in zip(sampling, tokens, strict=True)}
 
@@ -299,6 +300,5 @@ class LLMEngine:
             segment_hits=scheduler.segments.stats.hits, segment_misses=scheduler.segments.stats.misses,
             live_segments=len(scheduler.segments.live), num_preemptions=scheduler.num_preemptions,
             running=len(scheduler.running), waiting=len(scheduler.waiting),
-            decode_bursts=self.num_decode_bursts,
-            decode_bursts_ahead=self.num_bursts_ahead_used,
+            decode_bursts=self.num_decode_bursts, decode_bursts_ahead=self.num_bursts_ahead_used,
         )

@@ -153,18 +153,23 @@ class ModelRunner:
     def run_burst(self, seqs: list[Sequence], steps: int) -> list[list[int]]:
         """Greedy tokens [steps][len(seqs)] of `steps` decode steps, one host synchronisation in
         all: step i+1's input ids are step i's argmax, on the device. Pages must be reserved."""
-        return self.launch_burst(seqs, steps).tolist()
+        launched = self.launch_burst(seqs, steps)
+        assert launched is not None
+        return launched.tolist()
 
     @torch.inference_mode()
     def launch_burst(self, seqs: list[Sequence], steps: int, *, ahead: int = 0,
-                     first_ids: torch.Tensor | None = None) -> LaunchedBurst:
+                     first_ids: torch.Tensor | None = None, capture: bool = True) -> LaunchedBurst | None:
         """run_burst's tokens [steps, len(seqs)], not synchronised (on CUDA the GPU may still be
         computing them). ahead > 0: the burst after a running one of that many steps, its step-0
-        ids first_ids [len(seqs)] on the device."""
+        ids first_ids [len(seqs)] on the device. capture False: None where the burst's graph would
+        have to be captured first (which takes tens of milliseconds)."""
         assert (ahead > 0) == (first_ids is not None), "a burst ahead takes its first ids from the device"
         plan = self.burst_planner.plan(seqs, steps, ahead)
         if self.decode_graphs is not None and self.decode_graphs.supports_burst(plan):
-            tokens = self.decode_graphs.run_burst(plan, first_ids)
+            tokens = self.decode_graphs.run_burst(plan, first_ids, capture=capture)
+            if tokens is None:
+                return None
         else:
             tokens = self._eager_burst(plan, first_ids)
         return LaunchedBurst.of(tokens)

@@ -188,6 +188,23 @@ def test_burst_graphs_survive_their_buffers_growing(cuda_tiny):
 
 
 @pytest.mark.gpu
+def test_a_prefill_launches_the_first_burst_only_on_a_captured_graph(cuda_tiny):
+    """Behind a prefill the first burst is launched before its first token is read, but never at the
+    price of a graph capture (tens of ms before the first token): the first request of a shape
+    starts with a burst of K = 4 and captures the graphs of bursts ahead while decoding; the next
+    one of that shape starts with a burst launched ahead (A = 2 steps) right behind its prefill."""
+    engine = cuda_engine(cuda_tiny, cuda_graphs=True, decode_burst=4)
+    prompt = prompts_for(engine, 1)[0]
+    params = SamplingParams(max_tokens=12, ignore_eos=True)
+    runs = []
+    for _ in range(2):
+        outputs = list(engine.stream(prompt, params))
+        runs.append(([len(o.new_token_ids) for o in outputs if o.new_token_ids], outputs[-1].token_ids))
+    assert runs[0][0] == [1, 4, 2, 2, 2, 1] and runs[1][0] == [1, 2, 2, 2, 2, 2, 1]
+    assert runs[0][1] == runs[1][1] == engine.generate([prompt], params)[0].token_ids
+
+
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_reading_a_burst_does_not_wait_for_work_queued_after_it():
     """A burst launched ahead is queued behind the running one: reading the running burst's tokens

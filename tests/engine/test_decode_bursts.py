@@ -9,6 +9,9 @@ import torch
 
 from codepager.engine.config import EngineConfig, SamplingParams
 from codepager.engine.cuda_graphs import batch_bucket, pages_bucket
+from codepager.engine.decode_burst import decode_follows
+from codepager.engine.scheduler import ScheduledChunk
+from codepager.engine.sequence import Sequence
 from codepager.errors import ConfigError
 
 from .test_requests import first_clean_substring
@@ -75,6 +78,8 @@ def test_a_burst_yields_its_tokens_in_one_output_and_never_overshoots(make_engin
     step = engine.decode_ahead or 4
     bursts = [min(step, 6 - done) for done in range(0, 6, step)]
     assert [len(o.new_token_ids) for o in outputs] == [1, *bursts]
+    # launched ahead, every burst was used: the first right behind the prefill, the last of 1 step
+    assert engine.stats().decode_bursts_ahead == (len(bursts) if engine.decode_ahead else 0)
     assert len(outputs[-1].token_ids) == 7 and outputs[-1].finish_reason == "length"
     assert engine.stats().tokens_computed == len(engine.encode_prompt(PROMPTS[0])) + 6
 
@@ -314,3 +319,22 @@ def test_decode_kernels_setting():
     assert EngineConfig(decode_kernels="triton").decode_kernels_for(cpu) == "triton"
     with pytest.raises(ConfigError, match="decode_kernels must be one of cublas, triton, triton_pdl"):
         EngineConfig(decode_kernels="megakernel")
+
+
+def test_a_burst_follows_a_step_only_of_every_running_greedy_sequence():
+    def chunk(params, *, sampling=True):
+        seq = Sequence([list(range(40))], params, "r")
+        return ScheduledChunk(seq, 30, 40 if sampling else 36)
+
+    greedy_chunks = [chunk(greedy(9)), chunk(greedy(9))]
+    settings = dict(running=2, waiting=False, ahead=2, max_steps=4)
+    assert decode_follows(greedy_chunks, **settings)
+    assert not decode_follows(greedy_chunks, **dict(settings, running=3))  # another runs: dropped later
+    assert not decode_follows(greedy_chunks, **dict(settings, waiting=True))
+    assert not decode_follows(greedy_chunks, **dict(settings, ahead=0))
+    assert not decode_follows(greedy_chunks, **dict(settings, max_steps=1))
+    assert not decode_follows([greedy_chunks[0], chunk(greedy(9), sampling=False)], **settings)  # mid-prompt
+    sampled = SamplingParams(max_tokens=9, temperature=0.8)
+    assert not decode_follows([greedy_chunks[0], chunk(sampled)], **settings)
+    kept = SamplingParams(max_tokens=9, temperature=0.0, keep_prompt_logits=True)
+    assert not decode_follows([greedy_chunks[0], chunk(kept)], **settings)
