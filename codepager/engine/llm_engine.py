@@ -181,10 +181,10 @@ class LLMEngine:
         return self._collect_outputs()
 
     def _launch_ahead(self, seqs: list[Sequence], steps: int, launched: LaunchedBurst, *,
-                      capture: bool = True) -> AheadBurst | None:
+                      captured_only: bool = False) -> AheadBurst | None:
         """Launch the burst that follows `launched` (decode_burst.py), when one would follow (and,
-        capture False, its graph needs no capture: behind a prefill that would delay the first
-        token by the capture; the next decode step captures it)."""
+        captured_only, from an already captured graph: behind a prefill anything slower would
+        delay the first token; the next decode step captures it)."""
         if self.scheduler.waiting:
             return None
         after = bursts.burst_length_after(seqs, steps, max_steps=min(self.decode_ahead, self.decode_burst),
@@ -192,7 +192,7 @@ class LLMEngine:
         if after < 1 or (after := self.scheduler.reserve_ahead(seqs, steps + after) - steps) < 1:
             return None
         tokens = self.runner.launch_burst(seqs, after, ahead=steps, first_ids=launched.device[-1],
-                                          capture=capture)
+                                          captured_only=captured_only)
         if tokens is None:
             return None
         return AheadBurst(seq_ids=[s.seq_id for s in seqs],
@@ -226,7 +226,7 @@ class LLMEngine:
         generators = [self._generator_of(c.seq) for c in sampling]
         greedy = LaunchedBurst.of(logits[sample_start:].argmax(dim=-1)[None])  # [1, rows]
         if decode_follows:
-            self._ahead = self._launch_ahead([c.seq for c in sampling], 1, greedy, capture=False)
+            self._ahead = self._launch_ahead([c.seq for c in sampling], 1, greedy, captured_only=True)
         tokens = sample(logits[sample_start:], greedy.tolist()[0], params, generators)
         return {c.seq.seq_id: t for c, t in zip(sampling, tokens, strict=True)}
 

@@ -159,17 +159,22 @@ class ModelRunner:
 
     @torch.inference_mode()
     def launch_burst(self, seqs: list[Sequence], steps: int, *, ahead: int = 0,
-                     first_ids: torch.Tensor | None = None, capture: bool = True) -> LaunchedBurst | None:
+                     first_ids: torch.Tensor | None = None, captured_only: bool = False,
+                     ) -> LaunchedBurst | None:
         """run_burst's tokens [steps, len(seqs)], not synchronised (on CUDA the GPU may still be
         computing them). ahead > 0: the burst after a running one of that many steps, its step-0
-        ids first_ids [len(seqs)] on the device. capture False: None where the burst's graph would
-        have to be captured first (which takes tens of milliseconds)."""
+        ids first_ids [len(seqs)] on the device. captured_only: launch only from a CUDA graph
+        captured before (else None): then launching costs the host next to nothing, where a
+        capture takes tens of milliseconds and an eager burst computes (CPU) or launches hundreds
+        of kernels."""
         assert (ahead > 0) == (first_ids is not None), "a burst ahead takes its first ids from the device"
         plan = self.burst_planner.plan(seqs, steps, ahead)
         if self.decode_graphs is not None and self.decode_graphs.supports_burst(plan):
-            tokens = self.decode_graphs.run_burst(plan, first_ids, capture=capture)
+            tokens = self.decode_graphs.run_burst(plan, first_ids, capture=not captured_only)
             if tokens is None:
                 return None
+        elif captured_only:
+            return None
         else:
             tokens = self._eager_burst(plan, first_ids)
         return LaunchedBurst.of(tokens)
