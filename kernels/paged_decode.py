@@ -10,9 +10,10 @@ ranges; one program takes (sequence, kv head, split) with the whole GQA query gr
 its tiles (padded to 16 rows for tl.dot) and writes a partial output normalised by its own softmax
 sum plus that sum's log2-sum-exp. Stage 2 merges the splits per (sequence, query head). Chained by
 PDL (pdl=True), a program loads its first tile of keys and values before waiting for the kernel
-before it (codepager.kernels.pdl), unless the tile reaches into the sequence's last two valid pages:
-only there can keys stored by this step's kernels lie, when a step adds at most 17 tokens to a
-sequence (the engine chains decode steps of at most 4 rows).
+before it (codepager.kernels.pdl), unless the tile reaches into the row's last two valid pages:
+only there can keys stored by this step's kernels lie when those are at consecutive positions
+ending at the row's own, at most 17 of them (the engine chains steps of at most 4 rows whose
+chunks compute consecutive positions: codepager.engine.cuda_graphs.chainable_rows).
 
 Limits: head_dim a power of two >= 16 (>= 32 with page_shifts); num_q_heads a multiple of
 num_kv_heads (a group of up to 64 query heads is one program's rows, padded to >= 16; larger

@@ -32,7 +32,7 @@ from codepager.engine.decode_burst import BurstPlan
 from codepager.engine.scheduler import ScheduledChunk
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.model.attention_backend import AttentionMetadata
-from codepager.model.decoder import CausalLM
+from codepager.model.decoder import DECODE_LINEAR_ROWS, CausalLM
 
 SMALL_BATCH_SIZES = (1, 2, 4, 8)
 BATCH_STEP = 8  # beyond 8, sizes are multiples of 8
@@ -56,6 +56,16 @@ def pages_bucket(num_pages: int) -> int:
     num_pages = max(num_pages, 1)
     step = max(MIN_PAGES_BUCKET, (1 << (num_pages - 1).bit_length()) // 16)
     return -(-num_pages // step) * step
+
+
+def chainable_rows(positions: list[list[int]]) -> bool:
+    """Whether a step whose chunks compute these positions may run chained (CausalLM.forward: steps
+    of at most DECODE_LINEAR_ROWS rows), where the paged decode loads keys before the kernel that
+    stores this step's keys has finished: only those of a row's earlier pages, which holds when
+    each chunk's positions are consecutive (they then fill at most its last two pages). A chunk
+    that skips cached positions (blended or cached segments between computed tokens) could have
+    stored keys further back, so such a step runs eagerly, unchained."""
+    return all(not p or p[-1] - p[0] + 1 == len(p) for p in positions)
 
 
 def decode_graphs_for(
@@ -117,11 +127,15 @@ class DecodeGraphs:
         self._bursts.clear()
 
     def supports(self, chunks: list[ScheduledChunk]) -> bool:
-        """Chunks of at most MAX_CHUNK_ROWS tokens each, within the largest captured shape."""
+        """Chunks of at most MAX_CHUNK_ROWS tokens each, within the largest captured shape, and
+        chainable_rows when the step is one the decoder chains (see there)."""
         if not chunks or any(c.end - c.start > MAX_CHUNK_ROWS for c in chunks):
             return False
-        rows = [len(c.positions) for c in chunks]
+        positions = [c.positions for c in chunks]
+        rows = [len(p) for p in positions]
         if sum(rows) > self.max_rows or max(len(c.seq.block_table) for c in chunks) > self.max_pages:
+            return False
+        if sum(rows) <= DECODE_LINEAR_ROWS and not chainable_rows(positions):
             return False
         self._rows = rows
         return True

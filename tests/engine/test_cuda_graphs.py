@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from codepager.engine.config import EngineConfig, SamplingParams
-from codepager.engine.cuda_graphs import MAX_CHUNK_ROWS, batch_bucket, pages_bucket
+from codepager.engine.cuda_graphs import MAX_CHUNK_ROWS, batch_bucket, chainable_rows, pages_bucket
 from codepager.engine.decode_batch import DecodeBatchBuilder
 from codepager.engine.llm_engine import LLMEngine
 from codepager.engine.model_runner import LaunchedBurst
@@ -16,6 +16,12 @@ from codepager.model.loader import load_model
 from codepager.model.testing import make_tiny_model_dir
 
 GREEDY = SamplingParams(max_tokens=40, ignore_eos=True)
+
+
+def test_only_steps_of_consecutive_positions_run_chained():
+    assert chainable_rows([[40, 41, 42], [7], []])  # a typed suffix, a decode row, a cache hit
+    assert not chainable_rows([[40, 41, 60]])  # a chunk that skipped a cached segment
+    assert not chainable_rows([[3], [10, 12]])
 
 
 def test_buckets_cover_and_stay_close():
