@@ -21,7 +21,7 @@ from collections.abc import Sequence as Seq
 import torch
 
 from codepager.engine.decode_burst import BurstPlan
-from codepager.model.attention_backend import AttentionMetadata
+from codepager.engine.graph_steps import capture, step_inputs
 from codepager.model.decoder import CausalLM
 
 
@@ -103,26 +103,12 @@ class BurstGraphs:
     def _steps(self, batch: int, pages: int, has_shift: bool, steps: int) -> None:
         tokens, arrays = self._views(batch, pages, steps)
         for step in range(steps):
-            ids, positions, slots = tokens[step]  # each (B,)
-            tables, starts, lens, shifts = arrays[step]  # each (B, P)
-            meta = AttentionMetadata(
-                slot_mapping=slots, block_tables=tables, page_starts=starts, page_lens=lens,
-                page_shifts=shifts if has_shift else None, cu_seqlens_q=self._cu_seqlens[: batch + 1],
-                q_positions=self._q_positions[:batch], is_decode=True,
-            )
+            ids, positions, meta = step_inputs(tokens[step], arrays[step], has_shift=has_shift,
+                                               cu_seqlens=self._cu_seqlens, q_positions=self._q_positions)
             hidden = self.model(ids, positions, meta, self.kv_caches)  # (B, hidden)
             self.model.greedy_tokens(hidden, out=tokens[step + 1, 0])
 
     def _capture(self, batch: int, pages: int, has_shift: bool, steps: int) -> torch.cuda.CUDAGraph:
-        # Warm up outside the capture (Triton compiles and loads the kernels of these shapes): it
-        # computes what the replay computes from the same inputs, K/V stores included.
-        device = self._tokens.device
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side):
-            self._steps(batch, pages, has_shift, steps)
-        torch.cuda.current_stream(device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
-            self._steps(batch, pages, has_shift, steps)
+        graph, _ = capture(lambda: self._steps(batch, pages, has_shift, steps), pool=self._pool,
+                           device=self._device)
         return graph

@@ -29,9 +29,9 @@ from codepager.engine.burst_graphs import BurstGraphs
 from codepager.engine.config import EngineConfig
 from codepager.engine.decode_batch import DecodeBatchBuilder
 from codepager.engine.decode_burst import BurstPlan
+from codepager.engine.graph_steps import capture, step_inputs
 from codepager.engine.scheduler import ScheduledChunk
 from codepager.kernels.paged_layout import PAGE_SIZE
-from codepager.model.attention_backend import AttentionMetadata
 from codepager.model.decoder import DECODE_LINEAR_ROWS, CausalLM
 
 SMALL_BATCH_SIZES = (1, 2, 4, 8)
@@ -180,28 +180,11 @@ class DecodeGraphs:
         self.last_replayed_steps = plan.steps
         return tokens
 
-    def _inputs(
-        self, batch: int, pages: int, has_shift: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor, AttentionMetadata]:
-        ids, positions, slots = self._tokens[: 3 * batch].view(3, batch)  # each (B,)
-        tables, starts, lens, shifts = self._pages[: 4 * batch * pages].view(4, batch, pages)  # (B, P)
-        meta = AttentionMetadata(
-            slot_mapping=slots, block_tables=tables, page_starts=starts, page_lens=lens,
-            page_shifts=shifts if has_shift else None, cu_seqlens_q=self._cu_seqlens[: batch + 1],
-            q_positions=self._q_positions[:batch], is_decode=True,
-        )
-        return ids, positions, meta
-
     def _capture(self, batch: int, pages: int, has_shift: bool) -> _Captured:
-        ids, positions, meta = self._inputs(batch, pages, has_shift)
-        # Warm up outside the capture (Triton compiles and loads the kernels of these shapes); it
-        # stores the same K/V that the replay stores, from the same inputs.
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            self.model(ids, positions, meta, self.kv_caches)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool, capture_error_mode="thread_local"):
-            hidden = self.model(ids, positions, meta, self.kv_caches)  # (B, hidden)
+        tokens = self._tokens[: 3 * batch].view(3, batch)
+        arrays = self._pages[: 4 * batch * pages].view(4, batch, pages)
+        ids, positions, meta = step_inputs(tokens, arrays, has_shift=has_shift, cu_seqlens=self._cu_seqlens,
+                                           q_positions=self._q_positions)
+        graph, hidden = capture(lambda: self.model(ids, positions, meta, self.kv_caches),  # (B, hidden)
+                                pool=self._pool, device=self.device)
         return _Captured(graph=graph, hidden=hidden)
