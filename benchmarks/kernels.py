@@ -26,7 +26,9 @@ import torch.nn.functional as F
 import triton
 from gpu_timing import copies_needed, copy_bandwidth, markdown, report, steady_ms  # benchmarks/ on sys.path
 
-from codepager.kernels.paged_decode import decode_num_splits, paged_decode
+import codepager.kernels.paged_decode_config as decode_config
+from codepager.kernels.paged_decode import paged_decode
+from codepager.kernels.paged_decode_config import decode_num_splits
 from codepager.kernels.paged_extend import EXTEND_CONFIGS, paged_extend
 from codepager.kernels.paged_layout import PAGE_SIZE
 
@@ -39,6 +41,7 @@ DTYPE = torch.bfloat16
 
 
 HEAD_MAJOR = False  # --head-major: pages stored [page, head, slot, D], seen through a transposed view
+DECODE_CONFIG = None  # --merge-plain: {"merge_pdl": False}
 
 
 def empty_cache(num_pages: int, kv_heads: int) -> torch.Tensor:
@@ -90,7 +93,8 @@ def decode_row(q_heads: int, kv_heads: int, batch: int, length: int, copy_bw: fl
         copies.append((kv, q))
 
     def paged_call(kv, q, pdl=False):
-        return lambda: paged_decode(q=q, num_splits=num_splits, config=config, pdl=pdl, **kv.layout())
+        return lambda: paged_decode(q=q, num_splits=num_splits, config=config or DECODE_CONFIG, pdl=pdl,
+                                    **kv.layout())
 
     def sdpa_call(kv, q):
         q4 = q[:, :, None, :]  # (B, Hq, 1, D)
@@ -102,12 +106,14 @@ def decode_row(q_heads: int, kv_heads: int, batch: int, length: int, copy_bw: fl
     # as the engine's decode step runs it: both kernels chained to their neighbours by PDL
     pdl_ms = steady_ms([paged_call(*c, pdl=True) for c in copies]) if with_sdpa else float("nan")
     sdpa_ms = steady_ms([sdpa_call(*c) for c in copies]) if with_sdpa else float("nan")
-    splits = num_splits or decode_num_splits(
+    splits, pdl_splits = (num_splits or decode_num_splits(
         num_seqs=batch, num_kv_heads=kv_heads, num_entries=kv.block_tables.shape[1],
-        sm_count=torch.cuda.get_device_properties(0).multi_processor_count)
+        sm_count=torch.cuda.get_device_properties(0).multi_processor_count, chained=chained)
+        for chained in (False, True))
     bw, pdl_bw = kv.bytes / (ms * 1e-3), kv.bytes / (pdl_ms * 1e-3)
     return {"heads": f"{q_heads}q/{kv_heads}kv", "shape": f"{batch}x{length // 1024}k", "splits": splits,
-            "ms": ms, "GB/s": bw / 1e9, "% copy": 100 * bw / copy_bw, "PDL ms": pdl_ms,
+            "ms": ms, "GB/s": bw / 1e9, "% copy": 100 * bw / copy_bw, "PDL splits": pdl_splits,
+            "PDL ms": pdl_ms,
             "PDL % copy": 100 * pdl_bw / copy_bw, "sdpa ms": sdpa_ms,
             "sdpa GB/s": kv.bytes / (sdpa_ms * 1e-3) / 1e9, "sdpa/paged": sdpa_ms / ms,
             "sdpa/paged PDL": sdpa_ms / pdl_ms, "rel err": err}
@@ -225,11 +231,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", help="write the tables to this file too")
     parser.add_argument("--once", action="store_true", help="only run each kernel 3 times (for ncu)")
     parser.add_argument("--decode-only", action="store_true", help="skip the extend table")
+    parser.add_argument("--split-target", type=int, nargs=3, metavar=("PER_SM", "RESIDENT", "MAX"),
+                        help="plain decode's split heuristic: programs per SM and most splits (A/B)")
+    parser.add_argument("--merge-plain", action="store_true",
+                        help="launch the decode merge plainly, not as a programmatic dependent")
     parser.add_argument("--head-major", action="store_true",
                         help="store each page head-major ([page, head, slot, D]; the engine is slot-major)")
     args = parser.parse_args(argv)
-    global HEAD_MAJOR
+    global HEAD_MAJOR, DECODE_CONFIG
     HEAD_MAJOR = args.head_major
+    DECODE_CONFIG = {"merge_pdl": False} if args.merge_plain else None
+    if args.split_target:
+        decode_config.SPLIT_TARGETS[False] = tuple(args.split_target)
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
         return 1
@@ -240,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     props = torch.cuda.get_device_properties(0)
     header = (f"{props.name}, {props.multi_processor_count} SMs, torch {torch.__version__}, "
               f"triton {triton.__version__}, {str(DTYPE).removeprefix('torch.')}, head_dim {HEAD_DIM}, "
-              f"{'head' if HEAD_MAJOR else 'slot'}-major pages")
+              f"{'head' if HEAD_MAJOR else 'slot'}-major pages, decode split targets (programs per SM, "
+              f"most splits) plain / PDL {decode_config.SPLIT_TARGETS[False]} / "
+              f"{decode_config.SPLIT_TARGETS[True]}, decode merge launched "
+              f"{'plainly' if DECODE_CONFIG else 'as a PDL dependent'}")
     print(header, flush=True)
     if args.sweep:
         sweep(gen)

@@ -8,7 +8,11 @@ Layouts:
 Kernel (SGLang's shape): stage 1 splits each sequence's block table into `num_splits` contiguous
 ranges; one program takes (sequence, kv head, split) with the whole GQA query group as the rows of
 its tiles (padded to 16 rows for tl.dot) and writes a partial output normalised by its own softmax
-sum plus that sum's log2-sum-exp. Stage 2 merges the splits per (sequence, query head). Chained by
+sum plus that sum's log2-sum-exp. A split whose table range is short enough reads it into registers
+before its loop: no load inside the loop then feeds the keys' addresses, and Triton's pipeliner
+keeps two tiles of keys and values in flight (with the block table read tile by tile it keeps one,
+issued after the tile before is done). Stage 2 (codepager.kernels.split_merge) merges the splits
+per (sequence, query head). Launch configurations and split counts: paged_decode_config. Chained by
 PDL (pdl=True), a program loads its first tile of keys and values before waiting for the kernel
 before it (codepager.kernels.pdl), unless the tile reaches into the row's last two valid pages:
 only there can keys stored by this step's kernels lie when those are at consecutive positions
@@ -24,9 +28,11 @@ only on shapes).
 
 import torch
 
+from codepager.kernels.paged_decode_config import DECODE_CONFIGS, decode_num_splits
 from codepager.kernels.paged_extend import paged_extend_ref
 from codepager.kernels.paged_layout import PAGE_SIZE, check_paged_inputs
 from codepager.kernels.paged_tiles import (
+    accumulate_tile,
     accumulate_values,
     device_sm_count,
     dot_precision,
@@ -34,11 +40,12 @@ from codepager.kernels.paged_tiles import (
     fold_tile,
     load_keys,
     load_query_rows,
-    merge_splits,
     scores_of,
+    tile_scores,
     tile_slots,
 )
-from codepager.kernels.pdl import pdl_launch_options, pdl_wait_then_release
+from codepager.kernels.pdl import pdl_launch_options, pdl_release, pdl_supported, pdl_wait_then_release
+from codepager.kernels.split_merge import merge_splits
 from codepager.kernels.triton_import import require_triton, tl, triton
 
 
@@ -75,6 +82,37 @@ def _first_tile_around_wait(
 
 
 @triton.jit
+def _fold_split_tile(
+    q, q_lo, q_hi, m_i, l_i, acc, k_ptr, v_ptr, split_pages, split_lens, split_shifts, inv_freq_ptr,
+    tile_first, split_len, kv_head, scale_log2,
+    stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+    HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
+    SPLIT_ENTRIES: tl.constexpr, HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr,
+):
+    """fold_tile for the tile starting tile_first entries into a split of split_len entries, whose
+    table entries are in registers already (split_pages / split_lens / split_shifts
+    [SPLIT_ENTRIES]): no load in the loop feeds the keys' addresses, so the pipeliner can
+    multi-buffer the keys and values."""
+    n = tl.arange(0, PAGES_PER_TILE * PAGE_SIZE)
+    local = tile_first + n // PAGE_SIZE
+    in_split = local < split_len
+    local = tl.minimum(local, SPLIT_ENTRIES - 1)
+    page = tl.gather(split_pages, local, axis=0).to(tl.int64)
+    slot = n % PAGE_SIZE
+    valid = in_split & (slot < tl.gather(split_lens, local, axis=0))
+    page_shift = tl.zeros([PAGES_PER_TILE], dtype=tl.int32)
+    if HAS_SHIFT:
+        page_local = tl.minimum(tile_first + tl.arange(0, PAGES_PER_TILE), SPLIT_ENTRIES - 1)
+        page_shift = tl.gather(split_shifts, page_local, axis=0)  # past the split: keys are invalid
+    key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
+    scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, page_shift, inv_freq_ptr,
+                         HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION)
+    scores = tl.where(valid[None, :], scores * scale_log2, float("-inf"))
+    value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
+    return accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
+
+
+@triton.jit
 def _decode_split_kernel(
     q_ptr, k_ptr, v_ptr, table_ptr, lens_ptr, shifts_ptr, inv_freq_ptr, part_out_ptr, part_lse_ptr,
     scale_log2, num_entries, entries_per_split, num_splits, num_q_heads,
@@ -84,8 +122,10 @@ def _decode_split_kernel(
     stride_table_seq,
     GROUP: tl.constexpr, BLOCK_H: tl.constexpr, ROW_BLOCKS: tl.constexpr, HEAD_DIM: tl.constexpr,
     PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr, HAS_SHIFT: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, PDL: tl.constexpr, PREFETCH: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, PDL: tl.constexpr, PREFETCH: tl.constexpr, RELEASE_MERGE: tl.constexpr,
+    SPLIT_ENTRIES: tl.constexpr,
 ):
+    pdl_release(RELEASE_MERGE)  # launched plainly, before a PDL-launched merge
     seq = tl.program_id(0)
     kv_head = tl.program_id(1) // ROW_BLOCKS
     row_block = tl.program_id(1) % ROW_BLOCKS
@@ -120,12 +160,27 @@ def _decode_split_kernel(
                            HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION)
         scores = tl.where(valid[None, :], scores * scale_log2, float("-inf"))
         m_i, l_i, acc = accumulate_values(scores, m_i, l_i, acc, v, DOT_PRECISION)
-    for entry0 in range(loop_first, end, PAGES_PER_TILE):  # a decode query sees every valid key
-        m_i, l_i, acc = fold_tile(
-            q, q_lo, q_hi, 0, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, table_row,
-            shifts_row, inv_freq_ptr, entry0, end, kv_head, scale_log2,
-            stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
-            HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, False)
+    if SPLIT_ENTRIES > 0:  # the split's whole block-table range in registers first
+        e = tl.arange(0, SPLIT_ENTRIES)
+        in_split = first + e < end
+        split_pages = tl.load(table_row + first + e, mask=in_split, other=0)
+        split_lens = tl.load(lens_row + first + e, mask=in_split, other=0)
+        split_shifts = split_lens
+        if HAS_SHIFT:
+            split_shifts = tl.load(shifts_row + first + e, mask=in_split, other=0)
+        for tile_first in range(loop_first - first, end - first, PAGES_PER_TILE):
+            m_i, l_i, acc = _fold_split_tile(
+                q, q_lo, q_hi, m_i, l_i, acc, k_ptr, v_ptr, split_pages, split_lens, split_shifts,
+                inv_freq_ptr, tile_first, end - first, kv_head, scale_log2,
+                stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+                HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, SPLIT_ENTRIES, HAS_SHIFT, DOT_PRECISION)
+    else:
+        for entry0 in range(loop_first, end, PAGES_PER_TILE):  # a decode query sees every valid key
+            m_i, l_i, acc = fold_tile(
+                q, q_lo, q_hi, 0, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, table_row,
+                shifts_row, inv_freq_ptr, entry0, end, kv_head, scale_log2,
+                stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+                HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, False)
 
     has_keys = l_i > 0
     out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
@@ -133,25 +188,6 @@ def _decode_split_kernel(
     part_rows = (seq * num_q_heads + heads) * num_splits + split  # [S, Hq, splits]
     tl.store(part_lse_ptr + part_rows, lse, mask=row_ok)
     tl.store(part_out_ptr + part_rows[:, None] * HEAD_DIM + d[None, :], out, mask=row_ok[:, None])
-
-
-# Tile configurations as data: (pages per tile, num_warps, num_stages), by platform.
-DECODE_CONFIGS = {
-    "cuda": {"pages_per_tile": 4, "num_warps": 4, "num_stages": 2},
-    "interpreter": {"pages_per_tile": 2, "num_warps": 4, "num_stages": 1},
-}
-MIN_ENTRIES_PER_SPLIT = 4  # 64 tokens: below this the merge costs more than the parallelism gains
-MAX_SPLITS = 128  # more partials cost the merge more than the wider fan-out gains (H100, batch 1)
-PROGRAMS_PER_SM = 4  # resident at once with the CUDA config (register-limited, 121 per thread)
-
-
-def decode_num_splits(*, num_seqs: int, num_kv_heads: int, num_entries: int, sm_count: int) -> int:
-    """As many splits as keep all (sequence, kv head, split) programs in one wave of
-    PROGRAMS_PER_SM per SM (a second, mostly empty wave would double the time), never splits
-    shorter than MIN_ENTRIES_PER_SPLIT pages nor more than MAX_SPLITS. Depends on shapes only, so
-    a captured graph stays valid."""
-    wanted = (PROGRAMS_PER_SM * sm_count) // (num_seqs * num_kv_heads)
-    return max(1, min(wanted, num_entries // MIN_ENTRIES_PER_SPLIT, MAX_SPLITS))
 
 
 def paged_decode(
@@ -169,12 +205,14 @@ def paged_decode(
     config: dict | None = None,
     pdl: bool = False,
     prefetch: bool | None = None,
+    merge_launch: dict | None = None,
 ) -> torch.Tensor:
     """Triton paged decode; same contract as paged_decode_ref (page_starts is unused: a decode
-    query sees every valid key). num_splits overrides the heuristic and config (keys as in
-    DECODE_CONFIGS) the tile configuration (benchmarks); pdl launches both kernels as programmatic
-    dependents (codepager.kernels.pdl); prefetch (default: pdl) loads each split's first tile apart
-    from the loop, before the PDL wait (tests run it without PDL)."""
+    query sees every valid key). num_splits overrides the heuristic, config (keys as in
+    DECODE_CONFIGS) the launch configuration and merge_launch the merge's (split_merge.merge_splits;
+    benchmarks); pdl launches both kernels as programmatic dependents (codepager.kernels.pdl);
+    prefetch (default: pdl) loads each split's first tile apart from the loop, before the PDL wait
+    (tests run it without PDL)."""
     require_triton()
     num_seqs, num_q_heads, head_dim = q.shape
     num_kv_heads = k_cache.shape[2]
@@ -184,13 +222,14 @@ def paged_decode(
     has_shift = page_shifts is not None
     num_entries = block_tables.shape[1]
     group = num_q_heads // num_kv_heads
-    base = DECODE_CONFIGS["cuda" if q.is_cuda else "interpreter"]
+    base = DECODE_CONFIGS[("cuda_chained" if pdl else "cuda") if q.is_cuda else "interpreter"]
     assert config is None or set(config) <= set(base), f"decode config keys are {sorted(base)}"
     config = {**base, **(config or {})}
     if num_splits is None:
-        num_splits = decode_num_splits(num_seqs=num_seqs, num_kv_heads=num_kv_heads,
-                                       num_entries=num_entries, sm_count=device_sm_count(q.device))
+        num_splits = decode_num_splits(num_seqs=num_seqs, num_kv_heads=num_kv_heads, num_entries=num_entries,
+                                       sm_count=device_sm_count(q.device), chained=pdl)
     entries_per_split, num_splits = even_splits(num_entries, num_splits, config["pages_per_tile"])
+    merge_pdl = pdl or (config["merge_pdl"] and pdl_supported(q.device))
 
     part_out = torch.empty(num_seqs, num_q_heads, num_splits, head_dim, dtype=torch.float32,
                            device=q.device)
@@ -213,9 +252,12 @@ def paged_decode(
         GROUP=group, BLOCK_H=block_h, ROW_BLOCKS=row_blocks, HEAD_DIM=head_dim, PAGE_SIZE=PAGE_SIZE,
         PAGES_PER_TILE=config["pages_per_tile"], HAS_SHIFT=has_shift,
         DOT_PRECISION=dot_precision(q.dtype), PDL=pdl, PREFETCH=pdl if prefetch is None else prefetch,
+        RELEASE_MERGE=merge_pdl and not pdl,
+        SPLIT_ENTRIES=(triton.next_power_of_2(entries_per_split)
+                       if entries_per_split <= config["table_ahead"] else 0),
         num_warps=config["num_warps"], num_stages=config["num_stages"], **pdl_launch_options(pdl),
     )
-    merge_splits(part_out=part_out, part_lse=part_lse, out=out, pdl=pdl)
+    merge_splits(part_out=part_out, part_lse=part_lse, out=out, pdl=merge_pdl, launch=merge_launch)
     return out
 
 

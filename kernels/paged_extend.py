@@ -35,8 +35,8 @@ from codepager.kernels.paged_tiles import (
     even_splits,
     fold_tile,
     load_query_rows,
-    merge_splits,
 )
+from codepager.kernels.split_merge import merge_splits
 from codepager.kernels.triton_import import require_triton, tl, triton
 
 

@@ -1,7 +1,7 @@
 """Triton helpers shared by the paged kernels: loading the query rows, locating one tile of keys
 in the page pool, computing its attention scores (with in-kernel RoPE re-rotation for shifted
-pages), folding the tile into the online softmax, and merging split-K partial results by their
-log-sum-exp; plus the host-side pieces of their launchers (SM count, split sizes, dot precision).
+pages) and folding the tile into the online softmax; plus the host-side pieces of their launchers
+(SM count, split sizes, dot precision). The split-K merge is codepager.kernels.split_merge.
 
 A tile is PAGES_PER_TILE consecutive entries of one sequence's block table, i.e.
 BLOCK_N = PAGES_PER_TILE * PAGE_SIZE key slots; slot j of table entry p is valid when
@@ -12,7 +12,6 @@ same number and keeps one tl.dot per tile.
 
 import torch
 
-from codepager.kernels.pdl import pdl_launch_options, pdl_wait_then_release
 from codepager.kernels.triton_import import tl, triton
 
 
@@ -161,62 +160,6 @@ def fold_tile(
     scores = tl.where(allowed, scores * scale_log2, float("-inf"))
     value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
     return accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
-
-
-@triton.jit
-def _merge_splits_kernel(
-    part_out_ptr, part_lse_ptr, out_ptr, num_splits,
-    stride_out_seq, stride_out_head,
-    HEAD_DIM: tl.constexpr, D_BLOCK: tl.constexpr, SPLIT_BLOCK: tl.constexpr, PDL: tl.constexpr,
-):
-    pdl_wait_then_release(PDL)
-    seq = tl.program_id(0)  # a sequence (decode) or a query token (extend)
-    head = tl.program_id(1)
-    row = seq * tl.num_programs(1) + head
-    d = tl.program_id(2) * D_BLOCK + tl.arange(0, D_BLOCK)
-    m = tl.full([1], float("-inf"), dtype=tl.float32)
-    total = tl.zeros([1], dtype=tl.float32)
-    acc = tl.zeros([D_BLOCK], dtype=tl.float32)
-    for split0 in range(0, num_splits, SPLIT_BLOCK):
-        splits = split0 + tl.arange(0, SPLIT_BLOCK)
-        ok = splits < num_splits
-        lse = tl.load(part_lse_ptr + row * num_splits + splits, mask=ok, other=float("-inf"))
-        part = tl.load(part_out_ptr + (row * num_splits + splits)[:, None] * HEAD_DIM + d[None, :],
-                       mask=ok[:, None], other=0.0)  # (SPLIT_BLOCK, D_BLOCK)
-        m_new = tl.maximum(m, tl.max(lse, axis=0))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        alpha = tl.exp2(m - m_safe)
-        weight = tl.exp2(lse - m_safe)  # (SPLIT_BLOCK,)
-        total = total * alpha + tl.sum(weight, axis=0)
-        acc = acc * alpha + tl.sum(weight[:, None] * part, axis=0)
-        m = m_new
-    out = acc / tl.where(total > 0, total, 1.0)
-    tl.store(out_ptr + seq * stride_out_seq + head * stride_out_head + d,
-             out.to(out_ptr.dtype.element_ty))
-
-
-MERGE_D_BLOCK = 32  # head_dim slices merged by separate programs when rows x heads are few
-MERGE_MANY_ROWS = 512  # (row, head) pairs from which one program per pair fills the GPU
-
-
-def merge_splits(*, part_out: torch.Tensor, part_lse: torch.Tensor, out: torch.Tensor,
-                 pdl: bool = False) -> None:
-    """out[r, h] = softmax-weighted sum over splits of part_out[r, h, split] (weights 2**part_lse).
-
-    part_out [R, H, splits, D] fp32 (each split normalised by its own sum), part_lse [R, H, splits]
-    fp32 log2-sum-exp of each split (-inf for a split without keys), out [R, H, D]. One program per
-    (row, head), or per (row, head, MERGE_D_BLOCK columns) when there are few rows (a small decode
-    batch: 12 programs would merge a 1-sequence 12-head decode).
-    """
-    rows, heads, num_splits, head_dim = part_out.shape
-    assert part_out.is_contiguous() and part_lse.is_contiguous() and out.stride(2) == 1
-    d_block = head_dim if rows * heads >= MERGE_MANY_ROWS else min(MERGE_D_BLOCK, head_dim)
-    _merge_splits_kernel[(rows, heads, head_dim // d_block)](
-        part_out_ptr=part_out, part_lse_ptr=part_lse, out_ptr=out, num_splits=num_splits,
-        stride_out_seq=out.stride(0), stride_out_head=out.stride(1),
-        HEAD_DIM=head_dim, D_BLOCK=d_block, SPLIT_BLOCK=min(triton.next_power_of_2(num_splits), 64),
-        PDL=pdl, num_warps=4 if d_block * min(num_splits, 64) >= 2048 else 2, **pdl_launch_options(pdl),
-    )
 
 
 _SM_COUNT: dict[int, int] = {}

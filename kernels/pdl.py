@@ -27,6 +27,14 @@ def pdl_wait_then_release(PDL: tl.constexpr):
         gdc_launch_dependents()
 
 
+@triton.jit
+def pdl_release(RELEASE: tl.constexpr):
+    """Let the dependent kernel launch now (its programs wait for this grid before reading anything
+    it writes): for a kernel launched plainly whose successor is a PDL-launched merge."""
+    if RELEASE:
+        gdc_launch_dependents()
+
+
 def pdl_supported(device: torch.device) -> bool:
     """PDL needs a CUDA device of compute capability 9.0 or newer (the interpreter has none)."""
     return HAS_TRITON and device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9

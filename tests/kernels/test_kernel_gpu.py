@@ -38,7 +38,8 @@ def _pdl_here() -> bool:
 @pytest.mark.parametrize("name", sorted(DECODE_SHAPES))
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("pdl", [False, True], ids=["plain", "pdl"])
-def test_decode_on_gpu(name, dtype, pdl):
+@pytest.mark.parametrize("merge_pdl", [False, True], ids=["merge_plain", "merge_pdl"])
+def test_decode_on_gpu(name, dtype, pdl, merge_pdl):
     if pdl and not _pdl_here():
         pytest.skip("programmatic dependent launch needs a Hopper-class GPU")
     segments, q_heads, kv_heads = DECODE_SHAPES[name]
@@ -46,7 +47,7 @@ def test_decode_on_gpu(name, dtype, pdl):
     case = make_case(segments=segments, num_kv_heads=kv_heads, head_dim=128, dtype=dtype,
                      device="cuda", generator=gen)
     q = torch.randn(len(segments), q_heads, 128, generator=gen).to(dtype).cuda()
-    out = paged_decode(q=q, scale=128**-0.5, pdl=pdl, **case.layout())
+    out = paged_decode(q=q, scale=128**-0.5, pdl=pdl, config={"merge_pdl": merge_pdl}, **case.layout())
     ref = paged_decode_ref(q=q.float(), scale=128**-0.5, **_upcast(case))
     assert torch.isfinite(out).all()
     assert relative_error(out, ref) < (BF16_TOLERANCE if dtype == torch.bfloat16 else 1e-4)
