@@ -35,9 +35,18 @@ def pdl_release(RELEASE: tl.constexpr):
         gdc_launch_dependents()
 
 
+_CAPABLE: dict[int, bool] = {}
+
+
 def pdl_supported(device: torch.device) -> bool:
-    """PDL needs a CUDA device of compute capability 9.0 or newer (the interpreter has none)."""
-    return HAS_TRITON and device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9
+    """PDL needs a CUDA device of compute capability 9.0 or newer (the interpreter has none). Asked
+    once per device: the decode launcher asks on every call."""
+    if not (HAS_TRITON and device.type == "cuda"):
+        return False
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _CAPABLE:
+        _CAPABLE[index] = torch.cuda.get_device_capability(index)[0] >= 9
+    return _CAPABLE[index]
 
 
 def pdl_launch_options(pdl: bool) -> dict:
