@@ -32,16 +32,15 @@ from codepager.kernels.paged_decode_config import DECODE_CONFIGS, decode_num_spl
 from codepager.kernels.paged_extend import paged_extend_ref
 from codepager.kernels.paged_layout import PAGE_SIZE, check_paged_inputs
 from codepager.kernels.paged_tiles import (
-    accumulate_tile,
     accumulate_values,
     device_sm_count,
     dot_precision,
     even_splits,
+    fold_slots,
     fold_tile,
     load_keys,
     load_query_rows,
     scores_of,
-    tile_scores,
     tile_slots,
 )
 from codepager.kernels.pdl import pdl_launch_options, pdl_release, pdl_supported, pdl_wait_then_release
@@ -104,12 +103,10 @@ def _fold_split_tile(
     if HAS_SHIFT:
         page_local = tl.minimum(tile_first + tl.arange(0, PAGES_PER_TILE), SPLIT_ENTRIES - 1)
         page_shift = tl.gather(split_shifts, page_local, axis=0)  # past the split: keys are invalid
-    key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
-    scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, page_shift, inv_freq_ptr,
-                         HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION)
-    scores = tl.where(valid[None, :], scores * scale_log2, float("-inf"))
-    value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
-    return accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
+    return fold_slots(q, q_lo, q_hi, 0, m_i, l_i, acc, k_ptr, v_ptr, local, page, slot, valid,
+                      page_shift, split_pages, inv_freq_ptr, kv_head, scale_log2,
+                      stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot,
+                      stride_v_head, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, False)
 
 
 @triton.jit

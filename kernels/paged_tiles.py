@@ -134,21 +134,17 @@ def accumulate_tile(
 
 
 @triton.jit
-def fold_tile(
-    q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row, shifts_row,
-    inv_freq_ptr, entry0, end, kv_head, scale_log2,
+def fold_slots(
+    q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, entry, page, slot, valid, page_shift,
+    starts_row, inv_freq_ptr, kv_head, scale_log2,
     stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
     HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
     HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr, CAUSAL: tl.constexpr,
 ):
-    """Fold one tile of keys (table entries entry0.. below end) into the online softmax of the rows
-    q (see tile_scores for q / q_lo / q_hi); CAUSAL masks keys after each row's position q_pos
-    (without it q_pos and starts_row are not read). Returns the new (m_i, l_i, acc)."""
-    entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
-    page_shift = tl.zeros([PAGES_PER_TILE], dtype=tl.int32)
-    if HAS_SHIFT:
-        page_entry = entry0 + tl.arange(0, PAGES_PER_TILE)
-        page_shift = tl.load(shifts_row + page_entry, mask=page_entry < end, other=0)
+    """Fold one located tile of keys (tile_slots' entry / page / slot / valid [BLOCK_N], the page
+    shifts [PAGES_PER_TILE]) into the online softmax of the rows q (see tile_scores for q / q_lo /
+    q_hi); CAUSAL masks keys after each row's position q_pos (without it q_pos, entry and starts_row
+    are not read). Returns the new (m_i, l_i, acc)."""
     key_ptrs = k_ptr + page * stride_k_page + slot * stride_k_slot + kv_head * stride_k_head
     scores = tile_scores(q, q_lo, q_hi, key_ptrs, valid, page_shift, inv_freq_ptr,
                          HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION)
@@ -160,6 +156,26 @@ def fold_tile(
     scores = tl.where(allowed, scores * scale_log2, float("-inf"))
     value_ptrs = v_ptr + page * stride_v_page + slot * stride_v_slot + kv_head * stride_v_head
     return accumulate_tile(scores, m_i, l_i, acc, value_ptrs, valid, HEAD_DIM, DOT_PRECISION)
+
+
+@triton.jit
+def fold_tile(
+    q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row, shifts_row,
+    inv_freq_ptr, entry0, end, kv_head, scale_log2,
+    stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+    HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
+    HAS_SHIFT: tl.constexpr, DOT_PRECISION: tl.constexpr, CAUSAL: tl.constexpr,
+):
+    """fold_slots of the tile of table entries entry0.. below end, located from the block table."""
+    entry, page, slot, valid = tile_slots(table_row, lens_row, entry0, end, PAGE_SIZE, PAGES_PER_TILE)
+    page_shift = tl.zeros([PAGES_PER_TILE], dtype=tl.int32)
+    if HAS_SHIFT:
+        page_entry = entry0 + tl.arange(0, PAGES_PER_TILE)
+        page_shift = tl.load(shifts_row + page_entry, mask=page_entry < end, other=0)
+    return fold_slots(q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, entry, page, slot, valid,
+                      page_shift, starts_row, inv_freq_ptr, kv_head, scale_log2,
+                      stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot,
+                      stride_v_head, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, CAUSAL)
 
 
 _SM_COUNT: dict[int, int] = {}
