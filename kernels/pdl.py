@@ -10,6 +10,8 @@ way, every kernel still sees all earlier kernels complete (each one waits for th
 waited for the one before it), so reusing freed memory inside a captured graph stays safe.
 """
 
+import functools
+
 import torch
 
 from codepager.kernels.triton_import import HAS_TRITON, tl, triton
@@ -35,18 +37,11 @@ def pdl_release(RELEASE: tl.constexpr):
         gdc_launch_dependents()
 
 
-_CAPABLE: dict[int, bool] = {}
-
-
+@functools.cache
 def pdl_supported(device: torch.device) -> bool:
     """PDL needs a CUDA device of compute capability 9.0 or newer (the interpreter has none). Asked
     once per device: the decode launcher asks on every call."""
-    if not (HAS_TRITON and device.type == "cuda"):
-        return False
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    if index not in _CAPABLE:
-        _CAPABLE[index] = torch.cuda.get_device_capability(index)[0] >= 9
-    return _CAPABLE[index]
+    return HAS_TRITON and device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9
 
 
 def pdl_launch_options(pdl: bool) -> dict:
