@@ -121,8 +121,9 @@ def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen,
     gb = kv0.bytes
     name = f"{hq}q/{hkv}kv {batch}x{length // 1024}k"
     entries = kv0.block_tables.shape[1]
+    sm_count = torch.cuda.get_device_properties(0).multi_processor_count
     default_splits = decode_num_splits(num_seqs=batch, num_kv_heads=hkv, num_entries=entries,
-                                       sm_count=torch.cuda.get_device_properties(0).multi_processor_count)
+                                       sm_count=sm_count)
 
     def row(label, ms):
         bw = gb / (ms * 1e-3)
@@ -148,7 +149,7 @@ def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen,
             [False, True]):
         if pdl and per_sm not in (3, 4):
             continue
-        wanted = max(1, min(round(per_sm * 132 / (batch * hkv)), entries // ppt, 128 if pdl else 256))
+        wanted = max(1, min(round(per_sm * sm_count / (batch * hkv)), entries // ppt, 128 if pdl else 256))
         tries.append((wanted, {"pages_per_tile": ppt, "num_warps": warps, "num_stages": stages,
                                "table_ahead": 256}, pdl))
     for splits_try, config, pdl in tries:

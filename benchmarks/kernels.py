@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="only run each kernel 3 times (for ncu)")
     parser.add_argument("--decode-only", action="store_true", help="skip the extend table")
     parser.add_argument("--split-target", type=int, nargs=3, metavar=("PER_SM", "RESIDENT", "MAX"),
-                        help="plain decode's split heuristic: programs per SM and most splits (A/B)")
+                        help="plain decode's split heuristic: programs per SM aimed at, resident, "
+                             "most splits (A/B)")
     parser.add_argument("--merge-plain", action="store_true",
                         help="launch the decode merge plainly, not as a programmatic dependent")
     parser.add_argument("--head-major", action="store_true",
