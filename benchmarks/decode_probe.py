@@ -3,10 +3,12 @@ layout at 1x32k): the whole call and SDPA; then either the breakdown (its split 
 merge alone under several launch shapes, the merge launched plainly, the PDL-chained call, a
 read-only kernel that walks the same pages in the same grid: the streaming bound of that access
 pattern, and torch.profiler's kernel table) or, with --sweep, the call under tile configurations
-and split counts (programs per SM), plain and PDL-chained. Prints the compiled split kernels'
-registers, spills and shared memory last.
+and split counts (programs per SM), plain and PDL-chained, or with --chained the PDL-chained call
+(as the engine's decode steps launch it) under each launch configuration, split count and
+first-tile prefetch. Prints the compiled split kernels' registers, spills and shared memory last.
+--once runs the call and the read-only kernel three times each, untimed, for Nsight Compute.
 
-    python benchmarks/decode_probe.py [--sweep] [--shapes 12x2x8x16384,12x2x1x32768]
+    python benchmarks/decode_probe.py [--sweep | --chained | --once] [--shapes 12x2x8x16384,...]
 """
 
 from __future__ import annotations
@@ -112,7 +114,32 @@ def breakdown(name, copies, decode, row, batch, hq, entries, default_splits, gen
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=6), flush=True)
 
 
-def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen, sweep: bool) -> None:
+def chained_sweep(copies, decode, row, batch, hkv, entries, sm_count) -> None:
+    """The PDL-chained call under each launch configuration x programs per SM x prefetch."""
+    configs = {name: {k: v for k, v in DECODE_CONFIGS[name].items() if k != "merge_pdl"}
+               for name in ("cuda", "cuda_chained")}
+    configs["2x4x3"] = {**configs["cuda"], "num_warps": 4}
+    configs["2x2x4"] = {**configs["cuda"], "num_stages": 4}
+    for (name, config), per_sm, prefetch in itertools.product(configs.items(), [2, 3, 4], [True, False]):
+        splits = max(1, min(round(per_sm * sm_count / (batch * hkv)), entries // 4, 256))
+        try:
+            ms = steady_ms([decode(*c, num_splits=splits, config=config, pdl=True, prefetch=prefetch)
+                            for c in copies], rep=100)
+        except triton.runtime.errors.OutOfResources:
+            continue
+        row(f"chained {name} splits={splits} prefetch={prefetch}", ms)
+
+
+def once(copies, decode, default_splits) -> None:
+    """Each call three times, untimed (ncu -k regex:'_decode_split_kernel|_read_pages_kernel')."""
+    ppt = DECODE_CONFIGS["cuda"]["pages_per_tile"]
+    for fn in (decode(*copies[0]), read_pages_call(copies[0][0], default_splits, ppt)):
+        for _ in range(3):
+            fn()
+    torch.cuda.synchronize()
+
+
+def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen, mode: str) -> None:
     copies = []
     for _ in range(copies_needed(batch * length * hkv * HEAD_DIM * 4)):
         copies.append((PagedKV(batch, length, hkv, gen),
@@ -134,12 +161,19 @@ def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen,
     def decode(kv, q, **kw):
         return lambda: paged_decode(q=q, **kw, **kv.layout())
 
+    if mode == "once":
+        once(copies, decode, default_splits)
+        return
     base = row(f"paged_decode splits={default_splits}", steady_ms([decode(*c) for c in copies]))
     sdpa = row("SDPA", steady_ms([
         (lambda kv, q: lambda: torch.nn.functional.scaled_dot_product_attention(
             q[:, :, None, :], kv.k, kv.v, enable_gqa=True))(*c) for c in copies]))
     print(f"{name:22s} SDPA/paged {sdpa / base:.3f}", flush=True)
-    if not sweep:
+    if mode == "chained":
+        row("PDL, shipped", steady_ms([decode(*c, pdl=True) for c in copies]))
+        chained_sweep(copies, decode, row, batch, hkv, entries, sm_count)
+        return
+    if mode == "breakdown":
         breakdown(name, copies, decode, row, batch, hq, entries, default_splits, gen)
         return
     row("PDL", steady_ms([decode(*c, pdl=True) for c in copies]))
@@ -163,7 +197,10 @@ def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep", action="store_true")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--sweep", action="store_true")
+    modes.add_argument("--chained", action="store_true")
+    modes.add_argument("--once", action="store_true")
     parser.add_argument("--shapes", help="comma-separated HQxHKVxBATCHxLENGTH")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
@@ -176,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     copy_bw = copy_bandwidth()
     print(f"{torch.cuda.get_device_name()} copy {copy_bw / 1e9:.0f} GB/s", flush=True)
     for shape in shapes:
-        probe_shape(*shape, copy_bw, gen, args.sweep)
+        mode = "sweep" if args.sweep else "chained" if args.chained else "once" if args.once else "breakdown"
+        probe_shape(*shape, copy_bw, gen, mode)
     print("\n".join(kernel_resources()))
     return 0
 
