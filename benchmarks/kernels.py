@@ -191,6 +191,19 @@ def split_sweep(gen) -> None:
               f"{row['ms'] * 1e3:.1f} us {row['GB/s']:.0f} GB/s", flush=True)
 
 
+def extend_split_sweep(gen) -> None:
+    """Extend split counts on the short-chunk shapes (SDPA once per shape), the heuristic's first."""
+    for hq, hkv, new in [(12, 2, 512), (28, 4, 512), (32, 8, 512), (12, 2, 2048), (28, 4, 2048),
+                         (32, 8, 2048)]:
+        base = extend_row(hq, hkv, new, gen)
+        print(f"extend splits {base['heads']} {base['shape']} heuristic: {base['ms'] * 1e3:.1f} us, "
+              f"SDPA {base['sdpa ms'] * 1e3:.1f} us, paged/sdpa {base['paged/sdpa']:.3f}", flush=True)
+        for splits in range(1, 11):
+            row = extend_row(hq, hkv, new, gen, with_sdpa=False, num_splits=splits)
+            print(f"extend splits {row['heads']} {row['shape']} splits={splits}: {row['ms'] * 1e3:.1f} us, "
+                  f"paged/sdpa {row['ms'] / base['sdpa ms']:.3f}", flush=True)
+
+
 def profile(gen) -> None:
     """Kernel-level view of one decode step and one extend from torch.profiler."""
     kv = PagedKV(8, 16384, 8, gen)
@@ -228,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="store_true", help="also time tile configurations")
     parser.add_argument("--splits", action="store_true", help="also time decode split counts")
     parser.add_argument("--profile", action="store_true", help="also print torch.profiler's kernel table")
+    parser.add_argument("--extend-splits", action="store_true", help="only time extend split counts")
     parser.add_argument("--markdown", help="write the tables to this file too")
     parser.add_argument("--once", action="store_true", help="only run each kernel 3 times (for ncu)")
     parser.add_argument("--decode-only", action="store_true", help="skip the extend table")
@@ -250,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     gen = torch.Generator(device="cuda").manual_seed(0)
     if args.once:
         run_once(gen)
+        return 0
+    if args.extend_splits:
+        extend_split_sweep(gen)
         return 0
     props = torch.cuda.get_device_properties(0)
     header = (f"{props.name}, {props.multi_processor_count} SMs, torch {torch.__version__}, "

@@ -137,15 +137,35 @@ EXTEND_CONFIGS = {
 }
 MIN_ENTRIES_PER_SPLIT = 64  # 1024 keys: below this the partial outputs cost more than they save
 FULL_GRID_PER_SM = 4  # programs per SM above which the grid needs no split-K
+MAX_SPLITS = 16
+# An extend program of the "cuda" tiles keeps an SM's tensor cores busy alone: time goes with the
+# programs the busiest SM runs, ceil(programs * splits / SMs), times each one's share of the keys
+# (1 / splits); an SM with fewer than two programs has nothing to overlap one program's loads with;
+# and each split writes and merges partial outputs in proportion to the programs (queries x heads)
+# per SM. Below FULL_GRID_PER_SM the unsplit grid was slower than some split on every shape
+# measured, so it is not a candidate. H100, paged/SDPA with the chosen splits (and the best):
+# 512 new over 16k: 12q/2kv 8 -> 1.17 (8), 28q/4kv 7 -> 1.07 (7), 32q/8kv 2 -> 1.17 (2); 2048 new:
+# 12q/2kv 2 -> 0.99 (4: 0.97), 28q/4kv 2 -> 1.13 (4: 1.13), 32q/8kv 2 -> 1.24 (2); the former
+# "4 programs per SM" rule chose 11 / 5 / 5 / 3 / 2 / 2 (1.25 / 1.17 / 1.22 / 1.03 / 1.13 / 1.24).
+# benchmarks/kernels.py --extend-splits.
+SPLIT_COST = 0.025  # per split, x programs per SM, in units of one unsplit program's time
+UNDERFILL_COST = 0.1  # per missing program per SM below two
 
 
 def extend_num_splits(*, num_programs: int, num_entries: int, sm_count: int) -> int:
     """Split the keys when (query block, head, sequence) programs alone would leave SMs idle (a
-    short chunk over a long cached prefix)."""
-    if num_programs >= FULL_GRID_PER_SM * sm_count:
+    short chunk over a long cached prefix): the split count of least modelled time (see above)."""
+    most = min(MAX_SPLITS, num_entries // MIN_ENTRIES_PER_SPLIT)
+    if num_programs >= FULL_GRID_PER_SM * sm_count or most < 2:
         return 1
-    wanted = triton.cdiv(FULL_GRID_PER_SM * sm_count, num_programs)
-    return max(1, min(wanted, num_entries // MIN_ENTRIES_PER_SPLIT))
+
+    def cost(splits: int) -> float:
+        per_sm = num_programs * splits / sm_count
+        busiest = triton.cdiv(num_programs * splits, sm_count) / splits
+        underfill = UNDERFILL_COST * max(0.0, 2 - per_sm)
+        return busiest * (1 + underfill) + SPLIT_COST * splits * num_programs / sm_count
+
+    return min(range(2, most + 1), key=cost)
 
 
 def paged_extend(

@@ -66,9 +66,17 @@ def test_paged_extend_split_keys_match_reference(num_splits):
 
 
 def test_extend_split_heuristic_only_splits_small_grids():
-    assert extend_num_splits(num_programs=96, num_entries=1056, sm_count=132) == 6
     assert extend_num_splits(num_programs=896, num_entries=1152, sm_count=132) == 1
-    assert extend_num_splits(num_programs=4, num_entries=10, sm_count=132) == 1
+    assert extend_num_splits(num_programs=4, num_entries=10, sm_count=132) == 1  # too few keys to split
+
+
+@pytest.mark.parametrize(("num_programs", "num_entries", "best"), [
+    (48, 1056, 8), (112, 1056, 7), (128, 1056, 2),  # 12q/2kv, 28q/4kv, 32q/8kv: 512 new over 16k
+    (448, 1152, 2), (512, 1152, 2),  # 28q/4kv, 32q/8kv: 2048 new over 16k
+])
+def test_extend_split_heuristic_picks_the_fastest_measured_split(num_programs, num_entries, best):
+    """The split counts that were fastest on an H100 (benchmarks/kernels.py --extend-splits)."""
+    assert extend_num_splits(num_programs=num_programs, num_entries=num_entries, sm_count=132) == best
 
 
 @pytest.mark.parametrize("pages_per_tile", [1, 2, 4])
