@@ -139,7 +139,12 @@ def once(copies, decode, default_splits) -> None:
     torch.cuda.synchronize()
 
 
-def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen, mode: str) -> None:
+SWEEP_TILES = [(4, 4, 2), (4, 4, 3), (4, 4, 4), (2, 4, 3), (2, 4, 4), (2, 2, 3)]
+SWEEP_PER_SM = [2, 3, 4, 5, 6]
+
+
+def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen, mode: str,
+                tiles: list = SWEEP_TILES, per_sms: list = SWEEP_PER_SM) -> None:
     copies = []
     for _ in range(copies_needed(batch * length * hkv * HEAD_DIM * 4)):
         copies.append((PagedKV(batch, length, hkv, gen),
@@ -178,9 +183,7 @@ def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen,
         return
     row("PDL", steady_ms([decode(*c, pdl=True) for c in copies]))
     tries = []
-    for (ppt, warps, stages), per_sm, pdl in itertools.product(
-            [(4, 4, 2), (4, 4, 3), (4, 4, 4), (2, 4, 3), (2, 4, 4), (2, 2, 3)], [2, 3, 4, 5, 6],
-            [False, True]):
+    for (ppt, warps, stages), per_sm, pdl in itertools.product(tiles, per_sms, [False, True]):
         if pdl and per_sm not in (3, 4):
             continue
         wanted = max(1, min(round(per_sm * sm_count / (batch * hkv)), entries // ppt, 128 if pdl else 256))
@@ -202,7 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     modes.add_argument("--chained", action="store_true")
     modes.add_argument("--once", action="store_true")
     parser.add_argument("--shapes", help="comma-separated HQxHKVxBATCHxLENGTH")
+    parser.add_argument("--tiles", help="--sweep's comma-separated PAGESxWARPSxSTAGES")
+    parser.add_argument("--per-sm", help="--sweep's comma-separated programs per SM")
     args = parser.parse_args(argv)
+    tiles = SWEEP_TILES
+    if args.tiles:
+        tiles = [tuple(int(x) for x in t.split("x")) for t in args.tiles.split(",")]
+    per_sms = [int(x) for x in args.per_sm.split(",")] if args.per_sm else SWEEP_PER_SM
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
         return 1
@@ -214,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{torch.cuda.get_device_name()} copy {copy_bw / 1e9:.0f} GB/s", flush=True)
     for shape in shapes:
         mode = "sweep" if args.sweep else "chained" if args.chained else "once" if args.once else "breakdown"
-        probe_shape(*shape, copy_bw, gen, mode)
+        probe_shape(*shape, copy_bw, gen, mode, tiles, per_sms)
     print("\n".join(kernel_resources()))
     return 0
 
