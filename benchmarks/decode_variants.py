@@ -2,9 +2,10 @@
 keys and values read by Hopper's tensor-memory accelerator (TMA: one bulk copy per page and
 tensor, no per-thread address arithmetic) instead of per-thread pointer loads, and the split-K
 merge done inside the split kernel by the last split of each (sequence, kv head) to finish (an
-atomic arrival counter) instead of by a second kernel. Plain launches, no page shifts: the
-variants exist to find out whether either closes the 12q/2kv 8x16k gap, before either is built
-into codepager.kernels.
+atomic arrival counter) instead of by a second kernel. Plain launches, no page shifts, full block
+tables (no -1 entries), GQA groups of at most 16: the variants exist to find out whether either
+closes the 12q/2kv 8x16k gap (neither did: docs/benchmarks.md), not to serve the engine;
+tests/kernels/test_benchmark_decode_variants.py checks them against paged_decode_ref.
 
     python benchmarks/decode_variants.py [--shapes 12x2x8x16384,12x2x1x32768] [--quick]
 """

@@ -1,0 +1,53 @@
+"""The decode variants that benchmarks/decode_variants.py times (TMA page loads, the merge inside the
+split kernel) against the shipped decode's plain-torch reference, so that their timings in
+docs/benchmarks.md are timings of correct kernels (interpreter on CPU, fp32)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from paged_cases import DEVICE, make_case, relative_error
+
+from codepager.kernels.paged_decode import paged_decode_ref
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def variants():
+    """benchmarks/decode_variants.py, imported as the benchmark imports it (its own folder first on
+    sys.path, where `kernels` is benchmarks/kernels.py), then the path and that name restored."""
+    saved = sys.modules.pop("kernels", None)
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("decode_variants")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+        sys.modules.pop("kernels", None)
+        sys.modules.pop("decode_variants", None)
+        if saved is not None:
+            sys.modules["kernels"] = saved
+
+
+@pytest.mark.parametrize("ppt", [1, 2])
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("tma", [False, True])
+def test_decode_variants_match_the_reference(variants, tma, fused, ppt):
+    gen = torch.Generator().manual_seed(7)
+    case = make_case(segments=[[(100, 0)], [(5, 0), (32, 0)], [(16, 0)]], num_kv_heads=2, head_dim=32,
+                     generator=gen)
+    assert case.page_shifts is None  # the variants take unshifted pages
+    case.block_tables.clamp_(min=0)  # and full tables (the benchmark's are)
+    q = torch.randn(3, 12, 32, generator=gen).to(DEVICE)
+    ref = paged_decode_ref(q=q, scale=32**-0.5, **case.layout())
+    taken = ("k_cache", "v_cache", "block_tables", "page_lens")
+    layout = {k: v for k, v in case.layout().items() if k in taken}
+    for num_splits in (1, 3):  # twice with the fused merge: its counters must be re-armed
+        out = variants.variant_decode(q=q, scale=32**-0.5, num_splits=num_splits, ppt=ppt, tma=tma,
+                                      fused=fused, **layout)
+        # fp32 tl.dot runs as tf32 on a GPU
+        assert relative_error(out, ref) < (5e-3 if DEVICE == "cuda" else 1e-4)
