@@ -27,7 +27,7 @@ from codepager.kernels.paged_decode_config import decode_num_splits
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.kernels.paged_tiles import even_splits
 from codepager.kernels.pdl import pdl_release
-from codepager.kernels.split_merge import merge_splits
+from codepager.kernels.split_merge import merge_splits, split_result
 from kernels import DTYPE, HEAD_DIM, PagedKV
 
 SHAPES = [(12, 2, 8, 16384), (12, 2, 64, 4096), (12, 2, 1, 32768), (28, 4, 8, 16384), (32, 8, 1, 32768)]
@@ -139,9 +139,7 @@ def _variant_split_kernel(
             l_i += tl.sum(p1, axis=1)
             acc += tl.dot(p1.to(v1.dtype), v1)
         m_i = m_new
-    has_keys = l_i > 0
-    out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
-    lse = tl.where(has_keys, m_i + tl.log2(tl.where(has_keys, l_i, 1.0)), float("-inf"))
+    out, lse = split_result(m_i, l_i, acc)
     part_rows = (seq * num_q_heads + heads) * num_splits + split  # [S, Hq, splits]
     tl.store(part_lse_ptr + part_rows, lse, mask=row_ok)
     tl.store(part_out_ptr + part_rows[:, None] * HEAD_DIM + d[None, :], out, mask=row_ok[:, None])

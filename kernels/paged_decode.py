@@ -44,7 +44,7 @@ from codepager.kernels.paged_tiles import (
     tile_slots,
 )
 from codepager.kernels.pdl import pdl_launch_options, pdl_release, pdl_supported, pdl_wait_then_release
-from codepager.kernels.split_merge import merge_splits
+from codepager.kernels.split_merge import merge_splits, split_result
 from codepager.kernels.triton_import import require_triton, tl, triton
 
 
@@ -179,9 +179,7 @@ def _decode_split_kernel(
                 stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
                 HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, False)
 
-    has_keys = l_i > 0
-    out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
-    lse = tl.where(has_keys, m_i + tl.log2(tl.where(has_keys, l_i, 1.0)), float("-inf"))
+    out, lse = split_result(m_i, l_i, acc)
     part_rows = (seq * num_q_heads + heads) * num_splits + split  # [S, Hq, splits]
     tl.store(part_lse_ptr + part_rows, lse, mask=row_ok)
     tl.store(part_out_ptr + part_rows[:, None] * HEAD_DIM + d[None, :], out, mask=row_ok[:, None])

@@ -23,6 +23,16 @@ from codepager.kernels.triton_import import tl, triton
 
 
 @triton.jit
+def split_result(m_i, l_i, acc):
+    """A split's (part_out rows, part_lse rows) from its online softmax (running max m_i and sum l_i
+    [ROWS], output acc [ROWS, D]): acc / l_i and m_i + log2(l_i), -inf for a row that saw no key."""
+    has_keys = l_i > 0
+    out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
+    lse = tl.where(has_keys, m_i + tl.log2(tl.where(has_keys, l_i, 1.0)), float("-inf"))
+    return out, lse
+
+
+@triton.jit
 def _merge_splits_kernel(
     part_out_ptr, part_lse_ptr, out_ptr, num_splits,
     stride_out_seq, stride_out_head,
