@@ -37,7 +37,7 @@ from gpu_timing import median_ms
 
 from codepager.engine.config import SamplingParams
 from codepager.engine.llm_engine import LLMEngine
-from codepager.kernels import decode_linear_config, paged_decode
+from codepager.kernels import decode_linear_config, paged_decode_config
 
 
 def per_token_ms(engine: LLMEngine, prompt: list[int], tokens: int) -> float:
@@ -195,17 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     for kernels, burst, ahead, ms, step_ms in rows:
         print(f"| {kernels} | {burst} | {ahead} | {ms:.3f} | {base / ms:.2f}x | {step_ms:.3f} |")
     if args.attention_max_splits:
-        print("\n| attention MAX_SPLITS (last row's settings) | ms/token | decode graph alone, ms |\n"
+        print("\n| attention split cap (last row's settings) | ms/token | decode graph alone, ms |\n"
               "|---|---|---|")
-        default_splits = paged_decode.MAX_SPLITS
-        for splits in (int(v) for v in args.attention_max_splits.split(",")):
-            paged_decode.MAX_SPLITS = splits
+        targets = dict(paged_decode_config.SPLIT_TARGETS)
+        for cap in (int(v) for v in args.attention_max_splits.split(",")):
+            # the most splits of both launch kinds (paged_decode_config.SPLIT_TARGETS)
+            paged_decode_config.SPLIT_TARGETS.update({k: (*t[:2], cap) for k, t in targets.items()})
             engine.runner.decode_graphs.clear()
             engine.generate([prompt + maker.tokens(8)], SamplingParams(max_tokens=40, ignore_eos=True))
             ms = per_token_ms(engine, prompt + maker.tokens(8), args.tokens)
             step_ms = graph_step_ms(engine)
-            print(f"| {splits} | {ms:.3f} | {step_ms:.3f} |", flush=True)
-        paged_decode.MAX_SPLITS = default_splits
+            print(f"| {cap} | {ms:.3f} | {step_ms:.3f} |", flush=True)
+        paged_decode_config.SPLIT_TARGETS.update(targets)
         engine.runner.decode_graphs.clear()
     if args.host_profile:
         import cProfile
