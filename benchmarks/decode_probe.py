@@ -20,7 +20,8 @@ import sys
 import torch
 import triton
 import triton.language as tl
-from gpu_timing import copies_needed, copy_bandwidth, steady_ms  # benchmarks/ on sys.path
+from decode_shapes import decode_copies, start_gpu_run  # benchmarks/ on sys.path
+from gpu_timing import steady_ms
 
 import codepager.kernels.paged_decode as decode_module
 from codepager.kernels.paged_decode import paged_decode
@@ -145,10 +146,7 @@ SWEEP_PER_SM = [2, 3, 4, 5, 6]
 
 def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen, mode: str,
                 tiles: list = SWEEP_TILES, per_sms: list = SWEEP_PER_SM) -> None:
-    copies = []
-    for _ in range(copies_needed(batch * length * hkv * HEAD_DIM * 4)):
-        copies.append((PagedKV(batch, length, hkv, gen),
-                       torch.randn(batch, hq, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)))
+    copies = decode_copies(hq, hkv, batch, length, gen)
     kv0 = copies[0][0]
     gb = kv0.bytes
     name = f"{hq}q/{hkv}kv {batch}x{length // 1024}k"
@@ -212,15 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiles:
         tiles = [tuple(int(x) for x in t.split("x")) for t in args.tiles.split(",")]
     per_sms = [int(x) for x in args.per_sm.split(",")] if args.per_sm else SWEEP_PER_SM
-    if not torch.cuda.is_available():
-        print("needs a CUDA GPU", file=sys.stderr)
+    run = start_gpu_run(args.shapes, SHAPES)
+    if run is None:
         return 1
-    shapes = SHAPES
-    if args.shapes:
-        shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    copy_bw = copy_bandwidth()
-    print(f"{torch.cuda.get_device_name()} copy {copy_bw / 1e9:.0f} GB/s", flush=True)
+    gen, copy_bw, shapes = run
     for shape in shapes:
         mode = "sweep" if args.sweep else "chained" if args.chained else "once" if args.once else "breakdown"
         probe_shape(*shape, copy_bw, gen, mode, tiles, per_sms)

@@ -21,7 +21,8 @@ import sys
 import torch
 import triton
 import triton.language as tl
-from gpu_timing import copies_needed, copy_bandwidth, steady_ms  # benchmarks/ on sys.path
+from decode_shapes import decode_copies, start_gpu_run  # benchmarks/ on sys.path
+from gpu_timing import steady_ms
 
 import codepager.kernels.paged_decode as decode_module
 import codepager.kernels.split_merge as merge_module
@@ -30,7 +31,7 @@ from codepager.kernels.paged_decode_config import decode_num_splits
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.kernels.paged_tiles import even_splits
 from codepager.kernels.pdl import gdc_wait
-from kernels import DTYPE, HEAD_DIM, PagedKV
+from kernels import HEAD_DIM, PagedKV
 
 SHAPES = [(12, 2, 8, 16384), (32, 8, 1, 32768)]
 SPLIT_KERNEL = decode_module._decode_split_kernel  # the stamped copies wrap these while they stand
@@ -206,10 +207,7 @@ def describe(label: str, split: torch.Tensor, merge: torch.Tensor | None) -> Non
 
 def probe(hq: int, hkv: int, batch: int, length: int, splits: int | None, copy_bw: float, gen,
           config: dict | None = None, save: str | None = None, reads: bool = True) -> None:
-    copies = []
-    for _ in range(copies_needed(batch * length * hkv * HEAD_DIM * 4)):
-        copies.append((PagedKV(batch, length, hkv, gen),
-                       torch.randn(batch, hq, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)))
+    copies = decode_copies(hq, hkv, batch, length, gen)
     kv0 = copies[0][0]
     entries = kv0.block_tables.shape[1]
     sm_count = torch.cuda.get_device_properties(0).multi_processor_count
@@ -275,15 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", help="torch.save the decode's stamps of the last shape here")
     parser.add_argument("--no-reads", action="store_true", help="the decode call only")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("needs a CUDA GPU", file=sys.stderr)
+    run = start_gpu_run(args.shapes, SHAPES)
+    if run is None:
         return 1
-    shapes = SHAPES
-    if args.shapes:
-        shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    copy_bw = copy_bandwidth()
-    print(f"{torch.cuda.get_device_name()} copy {copy_bw / 1e9:.0f} GB/s", flush=True)
+    gen, copy_bw, shapes = run
     for shape in shapes:
         probe(*shape, args.splits, copy_bw, gen, args.config, args.save, not args.no_reads)
     return 0

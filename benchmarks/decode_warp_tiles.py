@@ -5,7 +5,7 @@ once after the loop. The shipped kernel (codepager.kernels.paged_decode) spreads
 over its warps, so every tile's row max, row sum and probabilities cross warps through shared
 memory behind barriers (its TTGIR: mma warpsPerCTA [1, 2], two cross-warp reductions and a
 shared-memory round trip of p per tile). Plain launches, no page shifts; timed against the shipped
-kernel on the shapes that decide its targets; tests/kernels/test_benchmark_decode_warp_tiles.py
+kernel on the shapes that decide its targets; tests/kernels/test_benchmark_decode_variants.py
 checks it against paged_decode_ref in the interpreter.
 
     python benchmarks/decode_warp_tiles.py [--shapes 12x2x8x16384,...] [--quick]
@@ -13,22 +13,18 @@ checks it against paged_decode_ref in the interpreter.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 
 import torch
 import triton
 import triton.language as tl
-from gpu_timing import copies_needed, copy_bandwidth, steady_ms  # benchmarks/ on sys.path
+from decode_shapes import VariantShape, variant_main  # benchmarks/ on sys.path
 
-from codepager.kernels.paged_decode import paged_decode, paged_decode_ref
-from codepager.kernels.paged_decode_config import decode_num_splits
 from codepager.kernels.paged_layout import PAGE_SIZE
-from codepager.kernels.paged_tiles import even_splits
+from codepager.kernels.paged_tiles import even_splits, load_query_rows
 from codepager.kernels.pdl import pdl_release
 from codepager.kernels.split_merge import merge_splits, split_result
-from kernels import DTYPE, HEAD_DIM, PagedKV
 
 SHAPES = [(12, 2, 8, 16384), (12, 2, 1, 32768), (12, 2, 64, 4096), (28, 4, 8, 16384), (32, 8, 1, 32768)]
 
@@ -48,12 +44,11 @@ def _warp_tiles_kernel(
     e = tl.arange(0, SPLIT_ENTRIES)
     pages = tl.load(table_ptr + seq * stride_table_seq + first + e, mask=e < split_len, other=0)
     lens = tl.load(lens_ptr + seq * stride_table_seq + first + e, mask=e < split_len, other=0)
-    rows = tl.arange(0, BLOCK_H)
-    row_ok = rows < GROUP
-    heads = kv_head * GROUP + rows
+    heads = kv_head * GROUP + tl.arange(0, BLOCK_H)
+    row_ok = heads < (kv_head + 1) * GROUP
+    q, _, _ = load_query_rows(q_ptr + seq * stride_q_seq + heads * stride_q_head, row_ok, BLOCK_H, HEAD_DIM,
+                              False)
     d = tl.arange(0, HEAD_DIM)
-    q = tl.load(q_ptr + seq * stride_q_seq + heads[:, None] * stride_q_head + d[None, :],
-                mask=row_ok[:, None], other=0.0)
     q3 = tl.broadcast_to(q[None, :, :], [WARPS, BLOCK_H, HEAD_DIM])
     BLOCK_N: tl.constexpr = PPT * PAGE_SIZE
     w = tl.arange(0, WARPS)[:, None]
@@ -115,53 +110,17 @@ def warp_tiles_decode(*, q, k_cache, v_cache, block_tables, page_lens, scale, nu
 
 
 def probe_shape(hq, hkv, batch, length, copy_bw, gen, quick: bool) -> None:
-    copies = [(PagedKV(batch, length, hkv, gen), torch.randn(batch, hq, HEAD_DIM, device="cuda", dtype=DTYPE,
-                                                             generator=gen))
-              for _ in range(copies_needed(batch * length * hkv * HEAD_DIM * 4))]
-    name = f"{hq}q/{hkv}kv {batch}x{length // 1024}k"
-    entries = copies[0][0].block_tables.shape[1]
-    sm = torch.cuda.get_device_properties(0).multi_processor_count
-    shipped_splits = decode_num_splits(num_seqs=batch, num_kv_heads=hkv, num_entries=entries, sm_count=sm)
-
-    def row(label, ms):
-        bw = copies[0][0].bytes / (ms * 1e-3)
-        print(f"{name:18s} {label:50s} {ms * 1e3:8.2f} us {100 * bw / copy_bw:6.1f} % copy", flush=True)
-
-    kv, q = copies[0]
-    ref = paged_decode_ref(q=q, **kv.layout())
-    row(f"shipped splits={shipped_splits}", steady_ms([lambda c=c: paged_decode(q=c[1], **c[0].layout())
-                                                       for c in copies]))
+    shape = VariantShape(hq, hkv, batch, length, copy_bw, gen)
     tiles = [(2, 2, 3)] if quick else [(1, 2, 3), (1, 2, 4), (2, 2, 2), (2, 2, 3), (1, 4, 3), (2, 4, 2)]
     per_sms = [2] if quick else [2, 3]
     for (ppt, warps, stages), per_sm in itertools.product(tiles, per_sms):
-        splits = max(1, min(round(per_sm * sm / (batch * hkv)), entries // 4, 256))
-        options = dict(num_splits=splits, ppt=ppt, num_warps=warps, num_stages=stages)
-        try:
-            out = warp_tiles_decode(q=q, **options, **kv.layout())
-            torch.cuda.synchronize()
-            err = ((out.float() - ref.float()).norm() / ref.float().norm()).item()
-            calls = [lambda c=c, o=options: warp_tiles_decode(q=c[1], **o, **c[0].layout()) for c in copies]
-            ms = steady_ms(calls, rep=100)
-        except triton.runtime.errors.OutOfResources:
-            continue
-        row(f"warp tiles splits={splits} ppt{ppt} w{warps} s{stages} err {err:.1e}", ms)
+        splits = max(1, min(round(per_sm * shape.sm_count / (batch * hkv)), shape.entries // 4, 256))
+        shape.time_variant(warp_tiles_decode, f"warp tiles splits={splits} ppt{ppt} w{warps} s{stages}",
+                           num_splits=splits, ppt=ppt, num_warps=warps, num_stages=stages)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", help="comma-separated HQxHKVxBATCHxLENGTH")
-    parser.add_argument("--quick", action="store_true", help="one configuration")
-    args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("needs a CUDA GPU", file=sys.stderr)
-        return 1
-    shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")] if args.shapes else SHAPES
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    copy_bw = copy_bandwidth()
-    print(f"{torch.cuda.get_device_name()} copy {copy_bw / 1e9:.0f} GB/s", flush=True)
-    for shape in shapes:
-        probe_shape(*shape, copy_bw, gen, args.quick)
-    return 0
+    return variant_main(__doc__, SHAPES, probe_shape, argv)
 
 
 if __name__ == "__main__":
