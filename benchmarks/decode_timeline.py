@@ -27,7 +27,7 @@ from gpu_timing import steady_ms
 import codepager.kernels.paged_decode as decode_module
 import codepager.kernels.split_merge as merge_module
 from codepager.kernels.paged_decode import paged_decode
-from codepager.kernels.paged_decode_config import decode_num_splits
+from codepager.kernels.paged_decode_config import DECODE_CONFIGS, decode_num_splits
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.kernels.paged_tiles import even_splits
 from codepager.kernels.pdl import gdc_wait
@@ -235,8 +235,8 @@ def probe(hq: int, hkv: int, batch: int, length: int, splits: int | None, copy_b
                 decode_module._decode_split_kernel, merge_module._merge_splits_kernel = saved
         return call
 
-    per_split, used = even_splits(entries, splits, 2)
-    programs = batch * hkv * used
+    tile = {**DECODE_CONFIGS["cuda"], **(config or {})}["pages_per_tile"]
+    programs = batch * hkv * even_splits(entries, splits, tile)[1]  # the launcher's grid
     merge_programs = batch * hq * (HEAD_DIM // 16)  # at most: slices of >= 16
     scratch = torch.zeros(programs, STAMP, device="cuda", dtype=torch.int64)
     merge_scratch = torch.zeros(merge_programs, STAMP, device="cuda", dtype=torch.int64)
@@ -249,9 +249,9 @@ def probe(hq: int, hkv: int, batch: int, length: int, splits: int | None, copy_b
         torch.save({"split": split_stamps, "merge": merge_stamps}, save)
     if not reads:
         return
-    reads = [("read pages, per kv head", 1, False), ("read pages, both kv heads", 2, False),
-             ("read contiguous, per kv head", 1, True)]
-    for label, heads, contiguous in reads:
+    read_kinds = [("read pages, per kv head", 1, False), ("read pages, both kv heads", 2, False),
+                  ("read contiguous, per kv head", 1, True)]
+    for label, heads, contiguous in read_kinds:
         if heads > hkv:
             continue
         fns = [read_call(c[0], splits * heads, heads, contiguous) for c in copies]
