@@ -27,7 +27,7 @@ from gpu_timing import steady_ms
 import codepager.kernels.paged_decode as decode_module
 import codepager.kernels.split_merge as merge_module
 from codepager.kernels.paged_decode import paged_decode
-from codepager.kernels.paged_decode_config import DECODE_CONFIGS, decode_num_splits
+from codepager.kernels.paged_decode_config import decode_num_splits
 from codepager.kernels.paged_layout import PAGE_SIZE
 from codepager.kernels.paged_tiles import even_splits
 from codepager.kernels.pdl import gdc_wait
@@ -156,7 +156,8 @@ def read_call(kv: PagedKV, splits: int, heads: int, contiguous: bool):
 
 
 def stamped_run(calls: list, programs: int, merge_programs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replays one graph of the calls (each call(split_stamps, merge_stamps)); their stamps."""
+    """Replays one graph of the calls (each call(split_stamps, merge_stamps), buffers of at least as
+    many rows as programs); their stamps, rows of programs that did not run left out."""
     split_stamps = torch.zeros(len(calls), programs, STAMP, device="cuda", dtype=torch.int64)
     merge_stamps = torch.zeros(len(calls), max(merge_programs, 1), STAMP, device="cuda", dtype=torch.int64)
     for i, call in enumerate(calls):  # compile and warm up outside the capture
@@ -169,7 +170,7 @@ def stamped_run(calls: list, programs: int, merge_programs: int) -> tuple[torch.
     for _ in range(3):
         graph.replay()
     torch.cuda.synchronize()
-    return split_stamps.cpu(), merge_stamps.cpu()
+    return tuple(stamps[:, stamps[0, :, 2] > 0].cpu() for stamps in (split_stamps, merge_stamps))
 
 
 def describe(label: str, split: torch.Tensor, merge: torch.Tensor | None) -> None:
@@ -235,15 +236,13 @@ def probe(hq: int, hkv: int, batch: int, length: int, splits: int | None, copy_b
                 decode_module._decode_split_kernel, merge_module._merge_splits_kernel = saved
         return call
 
-    tile = {**DECODE_CONFIGS["cuda"], **(config or {})}["pages_per_tile"]
-    programs = batch * hkv * even_splits(entries, splits, tile)[1]  # the launcher's grid
+    programs = batch * hq * splits  # at most: rounding to whole tiles never adds splits
     merge_programs = batch * hq * (HEAD_DIM // 16)  # at most: slices of >= 16
     scratch = torch.zeros(programs, STAMP, device="cuda", dtype=torch.int64)
     merge_scratch = torch.zeros(merge_programs, STAMP, device="cuda", dtype=torch.int64)
     ms = steady_ms([functools.partial(stamped(*c), scratch, merge_scratch) for c in copies])
     print(f"  stamped call {pct(ms)}", flush=True)
     split_stamps, merge_stamps = stamped_run([stamped(*c) for c in calls], programs, merge_programs)
-    merge_stamps = merge_stamps[:, (merge_stamps[0, :, 2] > 0)]
     describe("decode (split + merge)", split_stamps, merge_stamps)
     if save:
         torch.save({"split": split_stamps, "merge": merge_stamps}, save)
@@ -255,12 +254,10 @@ def probe(hq: int, hkv: int, batch: int, length: int, splits: int | None, copy_b
         if heads > hkv:
             continue
         fns = [read_call(c[0], splits * heads, heads, contiguous) for c in copies]
-        read_programs = batch * hkv // heads * even_splits(entries, splits * heads, 2)[1]
-        read_scratch = torch.zeros(read_programs, STAMP, device="cuda", dtype=torch.int64)
-        ms = steady_ms([functools.partial(f, read_scratch) for f in fns])
+        ms = steady_ms([functools.partial(f, scratch) for f in fns])
         print(f"  {label}: {pct(ms)}", flush=True)
         stamps, _ = stamped_run([(lambda s, m, f=fns[i % len(fns)]: f(s)) for i in range(len(calls))],
-                                read_programs, 0)
+                                programs, 0)
         describe(label, stamps, None)
 
 
