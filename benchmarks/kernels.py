@@ -170,9 +170,9 @@ def sweep(gen) -> None:
             continue
         print(f"sweep decode {row['heads']} {row['shape']} {config} splits={row['splits']}: "
               f"{row['ms'] * 1e3:.1f} us {row['GB/s']:.0f} GB/s", flush=True)
-    configs = [(128, 4, 8, 3), (64, 4, 4, 2)]
+    configs = [(128, 8, 8, 3), (128, 4, 8, 3), (64, 4, 4, 2)]
     for (hq, hkv, new), (block_m, ppt, warps, stages), splits in itertools.product(
-        [(12, 2, 512), (32, 8, 512)], configs, [None, 1, 2, 4],
+        [(12, 2, 512), (32, 8, 512), (32, 8, 2048)], configs, [None, 1, 2, 4],
     ):
         cfg = {"block_m": block_m, "pages_per_tile": ppt, "num_warps": warps, "num_stages": stages}
         row = extend_row(hq, hkv, new, gen, config=cfg, with_sdpa=False, num_splits=splits)

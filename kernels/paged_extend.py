@@ -128,11 +128,15 @@ def _extend_kernel(
 
 
 # Tile configurations as data: (query rows, pages per tile, num_warps, num_stages), by platform.
-# Measured on an H100 with the causal tile bounds (docs/benchmarks.md, `--sweep`): 128 x 64 tiles
-# in 8 warps are the best or within 7 % of it on every benchmark shape; 64 x 32 in 4 warps (the
-# best before the bounds) is 10-25 % slower, 128 x 128 in 8 warps spills registers.
+# Measured on an H100 with the causal tile bounds (docs/benchmarks.md, "Extend tiles"): 128 x 128
+# tiles in 8 warps beat 128 x 64 by up to 7 % from 256 new tokens on (within 2 % below them) at one
+# program per SM (255 registers). "cuda_narrow" (128 x 64) is for shifted pages, where the key
+# rotation makes 128 x 128 spill (392-byte stack) and 23-45 % slower, and for 4-byte elements, whose
+# three stages of 128-key tiles do not fit in shared memory. 64-row tiles and 2 pages a tile are
+# 10-35 % slower everywhere.
 EXTEND_CONFIGS = {
-    "cuda": {"block_m": 128, "pages_per_tile": 4, "num_warps": 8, "num_stages": 3},
+    "cuda": {"block_m": 128, "pages_per_tile": 8, "num_warps": 8, "num_stages": 3},
+    "cuda_narrow": {"block_m": 128, "pages_per_tile": 4, "num_warps": 8, "num_stages": 3},
     "interpreter": {"block_m": 16, "pages_per_tile": 2, "num_warps": 4, "num_stages": 1},
 }
 MIN_ENTRIES_PER_SPLIT = 64  # 1024 keys: below this the partial outputs cost more than they save
@@ -199,7 +203,9 @@ def paged_extend(
     assert cu_seqlens_q.dtype == q_positions.dtype == torch.int32 and q_positions.shape == (total_q,)
     assert q_positions.is_contiguous() and cu_seqlens_q.is_contiguous()
     has_shift = page_shifts is not None
-    cfg = config or EXTEND_CONFIGS["cuda" if q.is_cuda else "interpreter"]
+    narrow = has_shift or q.element_size() > 2
+    platform = ("cuda_narrow" if narrow else "cuda") if q.is_cuda else "interpreter"
+    cfg = config or EXTEND_CONFIGS[platform]
     out = torch.empty_like(q)
     if total_q == 0 or num_seqs == 0:
         return out

@@ -8,7 +8,7 @@ import torch
 from paged_cases import make_case, relative_error
 
 from codepager.kernels.paged_decode import paged_decode, paged_decode_ref
-from codepager.kernels.paged_extend import paged_extend, paged_extend_ref
+from codepager.kernels.paged_extend import EXTEND_CONFIGS, paged_extend, paged_extend_ref
 from codepager.kernels.pdl import pdl_supported
 from codepager.kernels.rope import rope_and_store_kv
 from codepager.kernels.store_kv import store_kv, store_kv_ref
@@ -82,9 +82,13 @@ def test_chained_decode_reads_the_keys_stored_just_before_it(num_splits):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
-def test_extend_on_gpu(dtype):
+@pytest.mark.parametrize("shifted", [False, True], ids=["plain_pages", "shifted_pages"])
+@pytest.mark.parametrize("config", [None, "cuda", "cuda_narrow"], ids=["launcher_choice", "wide", "narrow"])
+def test_extend_on_gpu(dtype, shifted, config):
+    if config == "cuda" and dtype == torch.float32:
+        pytest.skip("128-key fp32 tiles do not fit in shared memory; the launcher narrows them")
     gen = torch.Generator().manual_seed(2)
-    segments = [[(1000, 0), (300, 0)], [(90, 900), (500, 0)], [(129, 0)]]
+    segments = [[(1000, 0), (300, 0)], [(90, 900 if shifted else 0), (500, 0)], [(129, 0)]]
     new_tokens = [300, 500, 129]
     case = make_case(segments=segments, num_kv_heads=4, head_dim=128, dtype=dtype, device="cuda",
                      generator=gen)
@@ -95,7 +99,9 @@ def test_extend_on_gpu(dtype):
     q = torch.randn(len(positions), 28, 128, generator=gen).to(dtype).cuda()
     kwargs = dict(cu_seqlens_q=torch.tensor(cu, dtype=torch.int32, device="cuda"),
                   q_positions=torch.tensor(positions, dtype=torch.int32, device="cuda"), scale=128**-0.5)
-    out = paged_extend(q=q, **kwargs, **case.layout())
+    assert (case.layout()["page_shifts"] is not None) == shifted
+    out = paged_extend(q=q, **kwargs, config=config and EXTEND_CONFIGS[config],
+                       **case.layout())
     ref = paged_extend_ref(q=q.float(), **kwargs, **_upcast(case))
     assert torch.isfinite(out).all()
     assert relative_error(out, ref) < (BF16_TOLERANCE if dtype == torch.bfloat16 else 1e-4)
