@@ -147,11 +147,10 @@ MAX_SPLITS = 16
 # (1 / splits); an SM with fewer than two programs has nothing to overlap one program's loads with;
 # and each split writes and merges partial outputs in proportion to the programs (queries x heads)
 # per SM. Below FULL_GRID_PER_SM the unsplit grid was slower than some split on every shape
-# measured, so it is not a candidate. H100, paged/SDPA with the chosen splits (and the best):
-# 512 new over 16k: 12q/2kv 8 -> 1.17 (8), 28q/4kv 7 -> 1.07 (7), 32q/8kv 2 -> 1.17 (2); 2048 new:
-# 12q/2kv 2 -> 0.99 (4: 0.97), 28q/4kv 2 -> 1.13 (4: 1.13), 32q/8kv 2 -> 1.24 (2); the former
-# "4 programs per SM" rule chose 11 / 5 / 5 / 3 / 2 / 2 (1.25 / 1.17 / 1.22 / 1.03 / 1.13 / 1.24).
-# benchmarks/kernels.py --extend-splits.
+# measured, so it is not a candidate. H100 with 128-key tiles, paged/SDPA with the chosen splits
+# (and the best of 1-10 where it differs): 512 new over 16k: 12q/2kv 8 -> 1.196 (5: 1.190),
+# 28q/4kv 7 -> 1.048, 32q/8kv 2 -> 1.085; 2048 new: 12q/2kv 2 -> 0.972, 28q/4kv 2 -> 1.096,
+# 32q/8kv 2 -> 1.183. benchmarks/kernels.py --extend-splits.
 SPLIT_COST = 0.025  # per split, x programs per SM, in units of one unsplit program's time
 UNDERFILL_COST = 0.1  # per missing program per SM below two
 
