@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything that needs the GPU machine, in one call (run from the repository root there):
-# GPU-marked tests, the end-to-end benchmark and the kernel benchmark, logs under $OUT.
+# GPU-marked tests, the end-to-end benchmark and the kernel benchmarks, logs under $OUT.
 #   bash benchmarks/gpu_session.sh [e2e shapes, default 1.5b,7b] [e2e contexts, default 2048,16384,32768]
 set -uo pipefail
 OUT=${OUT:-/tmp/codepager-gpu}
@@ -15,3 +15,4 @@ python3 -m pytest -o addopts="" -q -rf -p no:cacheprovider tests/kernels tests/m
 python3 benchmarks/e2e.py --shapes "${1:-1.5b,7b}" --contexts "${2:-2048,16384,32768}" --out "$OUT/e2e" 2>&1 \
   | tail -60 | tee "$OUT/e2e.log"
 python3 benchmarks/kernels.py --markdown "$OUT/kernels.md" 2>&1 | tail -40 | tee "$OUT/kernels.log"
+python3 benchmarks/extend_shifted.py 2>&1 | tail -8 | tee "$OUT/extend_shifted.log"

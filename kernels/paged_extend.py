@@ -18,7 +18,8 @@ causal mask and tiles wholly after its last query are not visited; key positions
 the program first counts, over its table range, the entries before each bound. Heads vary fastest
 in the grid so that the programs reading one kv head's pages run together. When those programs
 would not fill the GPU (a short chunk over a long prefix), the keys are split as in decode and the
-partial results merged by log-sum-exp.
+partial results merged by log-sum-exp. Shifted pages are folded run by run of equal shift with the
+query rotated once per run (codepager.kernels.shift_runs), so their tiles stream like unshifted ones.
 
 Limits: head_dim a power of two >= 16 (>= 32 with page_shifts); every query has at least one
 allowed key (its own); the positions of valid entries increase along each block table (entries
@@ -36,6 +37,7 @@ from codepager.kernels.paged_tiles import (
     fold_tile,
     load_query_rows,
 )
+from codepager.kernels.shift_runs import fold_shift_runs
 from codepager.kernels.split_merge import merge_splits
 from codepager.kernels.triton_import import require_triton, tl, triton
 
@@ -85,7 +87,6 @@ def _extend_kernel(
     q_pos = tl.load(q_pos_ptr + tokens, mask=tok_ok, other=-1)
     d = tl.arange(0, HEAD_DIM)
     q_rows = q_ptr + tokens.to(tl.int64) * stride_q_tok + head * stride_q_head
-    q, q_lo, q_hi = load_query_rows(q_rows, tok_ok, BLOCK_M, HEAD_DIM, HAS_SHIFT)
 
     table_row = table_ptr + seq * stride_table_seq
     lens_row = lens_ptr + seq * stride_table_seq
@@ -100,20 +101,33 @@ def _extend_kernel(
     q_min = tl.min(tl.where(tok_ok, q_pos, 2147483647))
     q_max = tl.max(q_pos)
     full_end, causal_end = _causal_bounds(starts_row, lens_row, first, end, q_min, q_max, SEARCH_BLOCK)
-    # whole tiles of keys every query of the block sees need no causal mask
-    unmasked_end = first + (full_end - first) // PAGES_PER_TILE * PAGES_PER_TILE
-    for entry0 in range(first, unmasked_end, PAGES_PER_TILE):
-        m_i, l_i, acc = fold_tile(
-            q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
-            shifts_row, inv_freq_ptr, entry0, unmasked_end, kv_head, scale_log2,
+    if HAS_SHIFT:  # the query rotated once per run of equal-shift pages (shift_runs)
+        m_i, l_i, acc = fold_shift_runs(
+            q_rows, tok_ok, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
+            shifts_row, inv_freq_ptr, first, full_end, kv_head, scale_log2,
             stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
-            HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, False)
-    for entry0 in range(unmasked_end, causal_end, PAGES_PER_TILE):
-        m_i, l_i, acc = fold_tile(
-            q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
-            shifts_row, inv_freq_ptr, entry0, causal_end, kv_head, scale_log2,
+            BLOCK_M, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, DOT_PRECISION, False, SEARCH_BLOCK)
+        m_i, l_i, acc = fold_shift_runs(
+            q_rows, tok_ok, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
+            shifts_row, inv_freq_ptr, full_end, causal_end, kv_head, scale_log2,
             stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
-            HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, True)
+            BLOCK_M, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, DOT_PRECISION, True, SEARCH_BLOCK)
+    else:
+        q, q_lo, q_hi = load_query_rows(q_rows, tok_ok, BLOCK_M, HEAD_DIM, False)
+        # whole tiles of keys every query of the block sees need no causal mask
+        unmasked_end = first + (full_end - first) // PAGES_PER_TILE * PAGES_PER_TILE
+        for entry0 in range(first, unmasked_end, PAGES_PER_TILE):
+            m_i, l_i, acc = fold_tile(
+                q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
+                shifts_row, inv_freq_ptr, entry0, unmasked_end, kv_head, scale_log2,
+                stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+                HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, False, DOT_PRECISION, False)
+        for entry0 in range(unmasked_end, causal_end, PAGES_PER_TILE):
+            m_i, l_i, acc = fold_tile(
+                q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
+                shifts_row, inv_freq_ptr, entry0, causal_end, kv_head, scale_log2,
+                stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+                HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, False, DOT_PRECISION, True)
 
     has_keys = l_i > 0
     out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
@@ -130,10 +144,10 @@ def _extend_kernel(
 # Tile configurations as data: (query rows, pages per tile, num_warps, num_stages), by platform.
 # Measured on an H100 with the causal tile bounds (docs/benchmarks.md, "Extend tiles"): 128 x 128
 # tiles in 8 warps beat 128 x 64 by up to 7 % from 256 new tokens on (within 2 % below them) at one
-# program per SM (255 registers). "cuda_narrow" (128 x 64) is for shifted pages, where the key
-# rotation makes 128 x 128 spill (392-byte stack) and 23-45 % slower, and for 4-byte elements, whose
-# three stages of 128-key tiles do not fit in shared memory. 64-row tiles and 2 pages a tile are
-# 10-35 % slower everywhere.
+# program per SM (255 registers). "cuda_narrow" (128 x 64) is for shifted pages, where the runs'
+# query rotation (shift_runs) leaves 128 x 128 spilling (232-byte stack) and 1-9 % slower on runs of
+# 24 pages, and for 4-byte elements, whose three stages of 128-key tiles do not fit in shared
+# memory. 64-row tiles and 2 pages a tile are 10-35 % slower everywhere.
 EXTEND_CONFIGS = {
     "cuda": {"block_m": 128, "pages_per_tile": 8, "num_warps": 8, "num_stages": 3},
     "cuda_narrow": {"block_m": 128, "pages_per_tile": 4, "num_warps": 8, "num_stages": 3},

@@ -6,8 +6,9 @@ pages) and folding the tile into the online softmax; plus the host-side pieces o
 A tile is PAGES_PER_TILE consecutive entries of one sequence's block table, i.e.
 BLOCK_N = PAGES_PER_TILE * PAGE_SIZE key slots; slot j of table entry p is valid when
 j < page_lens[p]. Shifted pages: the scores wanted are <R(-shift) q, k> (see paged_layout); a tile
-mixes pages of different shifts, so the kernels rotate each key by +shift instead, which is the
-same number and keeps one tl.dot per tile.
+may mix pages of different shifts, so decode rotates each key by +shift instead, which is the same
+number and keeps one tl.dot per tile (extend, with up to 128 query rows against each tile, rotates
+the query once per run of equal shifts instead: codepager.kernels.shift_runs).
 """
 
 import torch

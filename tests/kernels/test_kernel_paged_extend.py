@@ -101,3 +101,27 @@ def test_paged_extend_causal_tile_bounds_with_empty_entries(pages_per_tile):
     for splits in (1, 3):
         out = paged_extend(config=config, num_splits=splits, **kwargs)
         assert relative_error(out, ref) < 1e-4
+
+
+@pytest.mark.parametrize("pages_per_tile", [1, 2, 4])
+def test_paged_extend_folds_shifted_pages_run_by_run(pages_per_tile):
+    """Shifted pages are scored against the query rotated once per run of equal shifts: runs that
+    end inside a tile, neighbouring segments with one shift (one run), an empty entry carrying a
+    shift no page has inside a run (ignored by the run scan), and shifted pages under the causal
+    mask (the new tokens' own)."""
+    gen = torch.Generator().manual_seed(47 + pages_per_tile)
+    segments = [[(20, 7), (21, 20), (35, 20), (9, 0), (40, 300)], [(17, 5), (50, 0), (30, 12)]]
+    case = make_case(segments=segments, num_kv_heads=2, head_dim=32, generator=gen, extra_entries=2)
+    # sequence 0: entries 3.. one slot right, entry 3 left empty with a shift no page has
+    for name in ("block_tables", "page_starts", "page_lens", "page_shifts"):
+        table = getattr(case, name)
+        table[0, 4:] = table[0, 3:-1].clone()
+    case.page_lens[0, 3] = 0
+    case.page_shifts[0, 3] = 999
+    q, cu, positions = _queries(case, [40, 30], 4, 32, gen)
+    kwargs = dict(q=q, cu_seqlens_q=cu, q_positions=positions, scale=32**-0.5, **case.layout())
+    config = {"block_m": 16, "pages_per_tile": pages_per_tile, "num_warps": 4, "num_stages": 1}
+    ref = paged_extend_ref(**kwargs)
+    for splits in (1, 3):
+        out = paged_extend(config=config, num_splits=splits, **kwargs)
+        assert relative_error(out, ref) < 1e-4
