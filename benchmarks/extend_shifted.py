@@ -13,10 +13,10 @@ from __future__ import annotations
 import itertools
 
 import torch
-from gpu_timing import copies_needed, steady_ms  # benchmarks/ on sys.path
+from gpu_timing import steady_ms  # benchmarks/ on sys.path
 
 from codepager.kernels.paged_extend import paged_extend
-from kernels import CACHED, DTYPE, HEAD_DIM, PagedKV, causal_lower_right_sdpa
+from kernels import CACHED, HEAD_DIM, PagedKV, causal_lower_right_sdpa, extend_inputs
 
 CONFIGS = {"4p": {"block_m": 128, "pages_per_tile": 4, "num_warps": 8, "num_stages": 3},
            "8p": {"block_m": 128, "pages_per_tile": 8, "num_warps": 8, "num_stages": 3}}
@@ -40,14 +40,7 @@ def shifted_layout(kv: PagedKV, kind: str, inv_freq: torch.Tensor) -> dict:
 
 def shape_line(hq: int, hkv: int, new: int, gen: torch.Generator, inv_freq: torch.Tensor) -> str:
     """SDPA's time and each variant's (µs, paged/SDPA) on one shape."""
-    length = CACHED + new
-    cu = torch.tensor([0, new], device="cuda", dtype=torch.int32)
-    pos = torch.arange(CACHED, length, device="cuda", dtype=torch.int32)
-    copies = []
-    for _ in range(copies_needed(length * hkv * HEAD_DIM * 4)):
-        kv = PagedKV(1, length, hkv, gen)
-        q = torch.randn(new, hq, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)
-        copies.append((kv, q))
+    cu, pos, copies = extend_inputs(hq, hkv, new, gen)
 
     def sdpa_call(kv, q):
         q4 = q.transpose(0, 1)[None].contiguous()  # (1, Hq, new, D)

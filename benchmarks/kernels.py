@@ -126,8 +126,9 @@ def causal_lower_right_sdpa(q4, k, v):
     return F.scaled_dot_product_attention(q4, k, v, attn_mask=mask, enable_gqa=True)
 
 
-def extend_row(q_heads: int, kv_heads: int, new: int, gen, config: dict | None = None,
-               with_sdpa: bool = True, num_splits: int | None = None) -> dict:
+def extend_inputs(q_heads: int, kv_heads: int, new: int, gen) -> tuple:
+    """(cu_seqlens_q, q_positions, [(PagedKV, q)] copies) for one sequence of `new` tokens over
+    CACHED cached ones."""
     length = CACHED + new
     cu = torch.tensor([0, new], device="cuda", dtype=torch.int32)
     positions = torch.arange(CACHED, length, device="cuda", dtype=torch.int32)
@@ -136,6 +137,12 @@ def extend_row(q_heads: int, kv_heads: int, new: int, gen, config: dict | None =
         kv = PagedKV(1, length, kv_heads, gen)
         q = torch.randn(new, q_heads, HEAD_DIM, device="cuda", dtype=DTYPE, generator=gen)
         copies.append((kv, q))
+    return cu, positions, copies
+
+
+def extend_row(q_heads: int, kv_heads: int, new: int, gen, config: dict | None = None,
+               with_sdpa: bool = True, num_splits: int | None = None) -> dict:
+    cu, positions, copies = extend_inputs(q_heads, kv_heads, new, gen)
 
     def paged_call(kv, q):
         return lambda: paged_extend(q=q, cu_seqlens_q=cu, q_positions=positions, max_seqlen_q=new,

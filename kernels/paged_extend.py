@@ -34,7 +34,7 @@ from codepager.kernels.paged_tiles import (
     device_sm_count,
     dot_precision,
     even_splits,
-    fold_tile,
+    fold_tiles,
     load_query_rows,
 )
 from codepager.kernels.shift_runs import fold_shift_runs
@@ -113,21 +113,18 @@ def _extend_kernel(
             stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
             BLOCK_M, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, DOT_PRECISION, True, SEARCH_BLOCK)
     else:
-        q, q_lo, q_hi = load_query_rows(q_rows, tok_ok, BLOCK_M, HEAD_DIM, False)
+        q, _, _ = load_query_rows(q_rows, tok_ok, BLOCK_M, HEAD_DIM, False)
         # whole tiles of keys every query of the block sees need no causal mask
         unmasked_end = first + (full_end - first) // PAGES_PER_TILE * PAGES_PER_TILE
-        for entry0 in range(first, unmasked_end, PAGES_PER_TILE):
-            m_i, l_i, acc = fold_tile(
-                q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
-                shifts_row, inv_freq_ptr, entry0, unmasked_end, kv_head, scale_log2,
-                stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
-                HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, False, DOT_PRECISION, False)
-        for entry0 in range(unmasked_end, causal_end, PAGES_PER_TILE):
-            m_i, l_i, acc = fold_tile(
-                q, q_lo, q_hi, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
-                shifts_row, inv_freq_ptr, entry0, causal_end, kv_head, scale_log2,
-                stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
-                HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, False, DOT_PRECISION, True)
+        m_i, l_i, acc = fold_tiles(
+            q, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row, first, unmasked_end,
+            kv_head, scale_log2, stride_k_page, stride_k_slot, stride_k_head, stride_v_page,
+            stride_v_slot, stride_v_head, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, DOT_PRECISION, False)
+        m_i, l_i, acc = fold_tiles(
+            q, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row, unmasked_end,
+            causal_end, kv_head, scale_log2, stride_k_page, stride_k_slot, stride_k_head,
+            stride_v_page, stride_v_slot, stride_v_head, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE,
+            DOT_PRECISION, True)
 
     has_keys = l_i > 0
     out = acc / tl.where(has_keys, l_i, 1.0)[:, None]

@@ -179,6 +179,24 @@ def fold_tile(
                       stride_v_head, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, HAS_SHIFT, DOT_PRECISION, CAUSAL)
 
 
+@triton.jit
+def fold_tiles(
+    q, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row, first, end, kv_head,
+    scale_log2, stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+    HEAD_DIM: tl.constexpr, PAGE_SIZE: tl.constexpr, PAGES_PER_TILE: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, CAUSAL: tl.constexpr,
+):
+    """fold_tile over the unshifted pages of table entries [first, end), tile after tile (the last
+    one masked at end) with q [ROWS, D] as it is. Returns the new (m_i, l_i, acc)."""
+    for entry0 in range(first, end, PAGES_PER_TILE):
+        m_i, l_i, acc = fold_tile(
+            q, q, q, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
+            lens_row, lens_row, entry0, end, kv_head, scale_log2,  # no shifts: those two are unread
+            stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
+            HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, False, DOT_PRECISION, CAUSAL)
+    return m_i, l_i, acc
+
+
 _SM_COUNT: dict[int, int] = {}
 
 

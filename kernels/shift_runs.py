@@ -1,14 +1,14 @@
 """Shifted pages folded run by run: the block table is cut into runs of consecutive entries with one
 RoPE shift (a position-independent segment's pages all share one), and each run's keys are scored
 against the query rotated once by -shift, <R(-shift) q, k> = <q, R(shift) k> (see paged_layout),
-instead of rotating every key tile. Inside a run the tiles go through the unshifted fold, so a
+instead of rotating every key tile. Inside a run the tiles go through the unshifted fold (fold_tiles), so a
 shifted extend streams its keys like an unshifted one; what a run adds is one query rotation, a scan
 of the shifts for the run's end, and one pipeline start.
 
 Layouts as in codepager.kernels.paged_tiles; q_rows [ROWS] points at each query row's first element.
 """
 
-from codepager.kernels.paged_tiles import fold_tile
+from codepager.kernels.paged_tiles import fold_tiles
 from codepager.kernels.triton_import import tl, triton
 
 
@@ -62,11 +62,9 @@ def fold_shift_runs(
     while run_first < end:
         shift, run_end = shift_run_end(shifts_row, lens_row, run_first, end, SEARCH_BLOCK)
         q = load_rotated_query(q_rows, row_ok, shift, inv_freq_ptr, ROWS, HEAD_DIM)
-        for entry0 in range(run_first, run_end, PAGES_PER_TILE):
-            m_i, l_i, acc = fold_tile(
-                q, q, q, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row,
-                shifts_row, inv_freq_ptr, entry0, run_end, kv_head, scale_log2,
-                stride_k_page, stride_k_slot, stride_k_head, stride_v_page, stride_v_slot, stride_v_head,
-                HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, False, DOT_PRECISION, CAUSAL)
+        m_i, l_i, acc = fold_tiles(
+            q, q_pos, m_i, l_i, acc, k_ptr, v_ptr, table_row, lens_row, starts_row, run_first, run_end,
+            kv_head, scale_log2, stride_k_page, stride_k_slot, stride_k_head, stride_v_page,
+            stride_v_slot, stride_v_head, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE, DOT_PRECISION, CAUSAL)
         run_first = run_end
     return m_i, l_i, acc

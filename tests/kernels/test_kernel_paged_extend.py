@@ -88,19 +88,9 @@ def test_paged_extend_causal_tile_bounds_with_empty_entries(pages_per_tile):
     case = make_case(segments=[[(40, 0), (7, 0), (90, 0)], [(23, 0), (64, 0)]], num_kv_heads=2,
                      head_dim=32, generator=gen, extra_entries=3)
     lens = case.page_lens.clone()
-    # move sequence 0's entries 3.. one slot right, leaving entry 3 empty
-    for name in ("block_tables", "page_starts", "page_lens"):
-        table = getattr(case, name)
-        table[0, 4:] = table[0, 3:-1].clone()
-    case.page_lens[0, 3] = 0
+    _leave_entry_3_empty(case, ("block_tables", "page_starts", "page_lens"))
     assert int(case.page_lens.sum()) == int(lens.sum())
-    q, cu, positions = _queries(case, [70, 50], 4, 32, gen)
-    kwargs = dict(q=q, cu_seqlens_q=cu, q_positions=positions, scale=32**-0.5, **case.layout())
-    config = {"block_m": 16, "pages_per_tile": pages_per_tile, "num_warps": 4, "num_stages": 1}
-    ref = paged_extend_ref(**kwargs)
-    for splits in (1, 3):
-        out = paged_extend(config=config, num_splits=splits, **kwargs)
-        assert relative_error(out, ref) < 1e-4
+    _assert_matches_reference_in_splits(case, [70, 50], pages_per_tile, gen)
 
 
 @pytest.mark.parametrize("pages_per_tile", [1, 2, 4])
@@ -112,13 +102,22 @@ def test_paged_extend_folds_shifted_pages_run_by_run(pages_per_tile):
     gen = torch.Generator().manual_seed(47 + pages_per_tile)
     segments = [[(20, 7), (21, 20), (35, 20), (9, 0), (40, 300)], [(17, 5), (50, 0), (30, 12)]]
     case = make_case(segments=segments, num_kv_heads=2, head_dim=32, generator=gen, extra_entries=2)
-    # sequence 0: entries 3.. one slot right, entry 3 left empty with a shift no page has
-    for name in ("block_tables", "page_starts", "page_lens", "page_shifts"):
+    _leave_entry_3_empty(case, ("block_tables", "page_starts", "page_lens", "page_shifts"))
+    case.page_shifts[0, 3] = 999  # a shift no page has
+    _assert_matches_reference_in_splits(case, [40, 30], pages_per_tile, gen)
+
+
+def _leave_entry_3_empty(case, tables):
+    """Move sequence 0's entries 3.. of the named tables one slot right, leaving entry 3 empty."""
+    for name in tables:
         table = getattr(case, name)
         table[0, 4:] = table[0, 3:-1].clone()
     case.page_lens[0, 3] = 0
-    case.page_shifts[0, 3] = 999
-    q, cu, positions = _queries(case, [40, 30], 4, 32, gen)
+
+
+def _assert_matches_reference_in_splits(case, new_tokens, pages_per_tile, gen):
+    """4 query heads of head_dim 32 over the case, unsplit and in 3 key splits, vs the reference."""
+    q, cu, positions = _queries(case, new_tokens, 4, 32, gen)
     kwargs = dict(q=q, cu_seqlens_q=cu, q_positions=positions, scale=32**-0.5, **case.layout())
     config = {"block_m": 16, "pages_per_tile": pages_per_tile, "num_warps": 4, "num_stages": 1}
     ref = paged_extend_ref(**kwargs)
