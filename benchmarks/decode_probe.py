@@ -13,14 +13,13 @@ first-tile prefetch. Prints the compiled split kernels' registers, spills and sh
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 
 import torch
 import triton
 import triton.language as tl
-from decode_shapes import decode_copies, start_gpu_run  # benchmarks/ on sys.path
+from decode_shapes import decode_copies, run_shapes, shapes_parser  # benchmarks/ on sys.path
 from gpu_timing import steady_ms
 
 import codepager.kernels.paged_decode as decode_module
@@ -197,12 +196,11 @@ def probe_shape(hq: int, hkv: int, batch: int, length: int, copy_bw: float, gen,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = shapes_parser(__doc__)
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--sweep", action="store_true")
     modes.add_argument("--chained", action="store_true")
     modes.add_argument("--once", action="store_true")
-    parser.add_argument("--shapes", help="comma-separated HQxHKVxBATCHxLENGTH")
     parser.add_argument("--tiles", help="--sweep's comma-separated PAGESxWARPSxSTAGES")
     parser.add_argument("--per-sm", help="--sweep's comma-separated programs per SM")
     args = parser.parse_args(argv)
@@ -210,15 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiles:
         tiles = [tuple(int(x) for x in t.split("x")) for t in args.tiles.split(",")]
     per_sms = [int(x) for x in args.per_sm.split(",")] if args.per_sm else SWEEP_PER_SM
-    run = start_gpu_run(args.shapes, SHAPES)
-    if run is None:
-        return 1
-    gen, copy_bw, shapes = run
-    for shape in shapes:
-        mode = "sweep" if args.sweep else "chained" if args.chained else "once" if args.once else "breakdown"
-        probe_shape(*shape, copy_bw, gen, mode, tiles, per_sms)
-    print("\n".join(kernel_resources()))
-    return 0
+    mode = "sweep" if args.sweep else "chained" if args.chained else "once" if args.once else "breakdown"
+    status = run_shapes(args.shapes, SHAPES, lambda shape, copy_bw, gen: probe_shape(
+        *shape, copy_bw, gen, mode, tiles, per_sms))
+    if status == 0:
+        print("\n".join(kernel_resources()))
+    return status
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """What the paged-decode probes (decode_probe, decode_timeline, decode_variants, decode_warp_tiles)
-share: their --shapes argument, the start of a GPU run (the copy bandwidth every row is compared
-with), the input copies of one shape, a variant's shape with the shipped kernel timed first, and a
+share: their --shapes argument, the run over those shapes (after the copy bandwidth every row is
+compared with), the input copies of one shape, a variant's shape with the shipped kernel timed first, and a
 variant script's main."""
 
 from __future__ import annotations
@@ -24,17 +24,26 @@ def parse_shapes(text: str | None, default: list[tuple]) -> list[tuple]:
     return [tuple(int(x) for x in s.split("x")) for s in text.split(",")]
 
 
-def start_gpu_run(shapes_text: str | None,
-                  default: list[tuple]) -> tuple[torch.Generator, float, list] | None:
-    """(seeded CUDA generator, device-to-device copy bandwidth, the shapes of --shapes) after
-    printing the device and the copy; None, with a message, without a GPU."""
+def shapes_parser(doc: str) -> argparse.ArgumentParser:
+    """An argument parser described by doc's first line, with --shapes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--shapes", help="comma-separated HQxHKVxBATCHxLENGTH")
+    return parser
+
+
+def run_shapes(shapes_text: str | None, default: list[tuple], probe_one) -> int:
+    """After printing the device and its device-to-device copy bandwidth, probe_one(shape, copy_bw,
+    gen) for each shape of --shapes (default when not given), gen a seeded CUDA generator; exit
+    status 1, with a message, without a GPU."""
     if not torch.cuda.is_available():
         print("needs a CUDA GPU", file=sys.stderr)
-        return None
+        return 1
     gen = torch.Generator(device="cuda").manual_seed(0)
     copy_bw = copy_bandwidth()
     print(f"{torch.cuda.get_device_name()} copy {copy_bw / 1e9:.0f} GB/s", flush=True)
-    return gen, copy_bw, parse_shapes(shapes_text, default)
+    for shape in parse_shapes(shapes_text, default):
+        probe_one(shape, copy_bw, gen)
+    return 0
 
 
 def decode_copies(hq: int, hkv: int, batch: int, length: int, gen) -> list[tuple[PagedKV, torch.Tensor]]:
@@ -84,14 +93,8 @@ class VariantShape:
 def variant_main(doc: str, shapes: list[tuple], probe_shape, argv: list[str] | None) -> int:
     """A variant script's main: --shapes and --quick, then probe_shape(*shape, copy_bw, gen, quick)
     for each shape."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--shapes", help="comma-separated HQxHKVxBATCHxLENGTH")
+    parser = shapes_parser(doc)
     parser.add_argument("--quick", action="store_true", help="one configuration per variant")
     args = parser.parse_args(argv)
-    run = start_gpu_run(args.shapes, shapes)
-    if run is None:
-        return 1
-    gen, copy_bw, chosen = run
-    for shape in chosen:
-        probe_shape(*shape, copy_bw, gen, args.quick)
-    return 0
+    return run_shapes(args.shapes, shapes,
+                      lambda shape, copy_bw, gen: probe_shape(*shape, copy_bw, gen, args.quick))

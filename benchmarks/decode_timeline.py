@@ -12,7 +12,6 @@ part of the call that is ramp, streaming, tail and merge.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import statistics
@@ -21,7 +20,7 @@ import sys
 import torch
 import triton
 import triton.language as tl
-from decode_shapes import decode_copies, start_gpu_run  # benchmarks/ on sys.path
+from decode_shapes import decode_copies, run_shapes, shapes_parser  # benchmarks/ on sys.path
 from gpu_timing import steady_ms
 
 import codepager.kernels.paged_decode as decode_module
@@ -262,21 +261,15 @@ def probe(hq: int, hkv: int, batch: int, length: int, splits: int | None, copy_b
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", help="comma-separated HQxHKVxBATCHxLENGTH")
+    parser = shapes_parser(__doc__)
     parser.add_argument("--splits", type=int, help="split count (default: the decode's heuristic)")
     parser.add_argument("--config", type=json.loads, help="decode launch configuration (JSON, keys as in "
                         "paged_decode_config.DECODE_CONFIGS)")
     parser.add_argument("--save", help="torch.save the decode's stamps of the last shape here")
     parser.add_argument("--no-reads", action="store_true", help="the decode call only")
     args = parser.parse_args(argv)
-    run = start_gpu_run(args.shapes, SHAPES)
-    if run is None:
-        return 1
-    gen, copy_bw, shapes = run
-    for shape in shapes:
-        probe(*shape, args.splits, copy_bw, gen, args.config, args.save, not args.no_reads)
-    return 0
+    return run_shapes(args.shapes, SHAPES, lambda shape, copy_bw, gen: probe(
+        *shape, args.splits, copy_bw, gen, args.config, args.save, not args.no_reads))
 
 
 if __name__ == "__main__":

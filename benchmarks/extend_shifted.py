@@ -1,9 +1,10 @@
 """Paged extend over shifted pages (position-independent segments) against the same extend over
-plain pages and against SDPA, by tile configuration. Shifted pages come in two kinds: every page
-shifted by 0 (one run of equal shifts: the rotation runs, the result equals the plain one) and a
-new shift every 24 pages (384 tokens, about one indexed segment), where each run rotates the
-query again. Timing as in benchmarks/kernels.py (steady state in a CUDA graph); SDPA is timed once
-per shape on the contiguous K/V. Prints one line per shape: µs and paged/SDPA per variant.
+plain pages and against SDPA, under both shipped tile configurations (EXTEND_CONFIGS). Shifted
+pages come in two kinds: every page shifted by 0 (one run of equal shifts: the rotation runs, the
+result equals the plain one) and a new shift every 24 pages (384 tokens, about one indexed
+segment), where each run rotates the query again. Timing as in benchmarks/kernels.py (steady state
+in a CUDA graph); SDPA is timed once per shape on the contiguous K/V. Prints one line per shape: µs
+and paged/SDPA per variant (page kind, pages per tile).
 
     python benchmarks/extend_shifted.py
 """
@@ -15,12 +16,12 @@ import itertools
 import torch
 from gpu_timing import steady_ms  # benchmarks/ on sys.path
 
-from codepager.kernels.paged_extend import paged_extend
+from codepager.kernels.paged_extend import EXTEND_CONFIGS, paged_extend
 from kernels import CACHED, HEAD_DIM, PagedKV, causal_lower_right_sdpa, extend_inputs
 
-CONFIGS = {"4p": {"block_m": 128, "pages_per_tile": 4, "num_warps": 8, "num_stages": 3},
-           "8p": {"block_m": 128, "pages_per_tile": 8, "num_warps": 8, "num_stages": 3}}
-VARIANTS = [("plain", "8p"), ("shift0", "4p"), ("shift0", "8p"), ("runs24", "4p"), ("runs24", "8p")]
+# (page kind, the shipped extend configuration it runs with)
+VARIANTS = [("plain", "cuda"), ("shift0", "cuda_narrow"), ("shift0", "cuda"), ("runs24", "cuda_narrow"),
+            ("runs24", "cuda")]
 SHAPES = [(hq, hkv, new) for (hq, hkv), new in itertools.product([(12, 2), (32, 8)], [32, 512, 2048])]
 RUN_PAGES = 24
 
@@ -54,8 +55,9 @@ def shape_line(hq: int, hkv: int, new: int, gen: torch.Generator, inv_freq: torc
     sdpa = steady_ms([sdpa_call(*c) for c in copies])
     line = f"{hq}q/{hkv}kv {new:5d} new: sdpa {sdpa * 1e3:8.1f} us"
     for kind, name in VARIANTS:
-        ms = steady_ms([paged_call(*c, kind, CONFIGS[name]) for c in copies])
-        line += f" | {kind} {name} {ms * 1e3:7.1f} us ({ms / sdpa:.3f})"
+        config = EXTEND_CONFIGS[name]
+        ms = steady_ms([paged_call(*c, kind, config) for c in copies])
+        line += f" | {kind} {config['pages_per_tile']}p {ms * 1e3:7.1f} us ({ms / sdpa:.3f})"
     return line
 
 

@@ -8,7 +8,7 @@ of the shifts for the run's end, and one pipeline start.
 Layouts as in codepager.kernels.paged_tiles; q_rows [ROWS] points at each query row's first element.
 """
 
-from codepager.kernels.paged_tiles import fold_tiles
+from codepager.kernels.paged_tiles import fold_tiles, load_query_rows
 from codepager.kernels.triton_import import tl, triton
 
 
@@ -16,9 +16,8 @@ from codepager.kernels.triton_import import tl, triton
 def load_rotated_query(q_rows, row_ok, shift, inv_freq_ptr, ROWS: tl.constexpr, HEAD_DIM: tl.constexpr):
     """q [ROWS, D] rotated by -shift (rotate-half convention), in q's dtype; rows where row_ok is
     false read as zeros."""
+    _, lo, hi = load_query_rows(q_rows, row_ok, ROWS, HEAD_DIM, True)  # the halves (ROWS, D/2)
     half = tl.arange(0, HEAD_DIM // 2)
-    lo = tl.load(q_rows[:, None] + half[None, :], mask=row_ok[:, None], other=0.0)
-    hi = tl.load(q_rows[:, None] + (HEAD_DIM // 2) + half[None, :], mask=row_ok[:, None], other=0.0)
     angle = shift.to(tl.float32) * tl.load(inv_freq_ptr + half).to(tl.float32)  # (D/2,)
     cos = tl.cos(angle)[None, :]
     sin = tl.sin(angle)[None, :]

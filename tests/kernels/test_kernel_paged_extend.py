@@ -88,7 +88,7 @@ def test_paged_extend_causal_tile_bounds_with_empty_entries(pages_per_tile):
     case = make_case(segments=[[(40, 0), (7, 0), (90, 0)], [(23, 0), (64, 0)]], num_kv_heads=2,
                      head_dim=32, generator=gen, extra_entries=3)
     lens = case.page_lens.clone()
-    _leave_entry_3_empty(case, ("block_tables", "page_starts", "page_lens"))
+    _leave_entry_3_empty(case)
     assert int(case.page_lens.sum()) == int(lens.sum())
     _assert_matches_reference_in_splits(case, [70, 50], pages_per_tile, gen)
 
@@ -102,16 +102,16 @@ def test_paged_extend_folds_shifted_pages_run_by_run(pages_per_tile):
     gen = torch.Generator().manual_seed(47 + pages_per_tile)
     segments = [[(20, 7), (21, 20), (35, 20), (9, 0), (40, 300)], [(17, 5), (50, 0), (30, 12)]]
     case = make_case(segments=segments, num_kv_heads=2, head_dim=32, generator=gen, extra_entries=2)
-    _leave_entry_3_empty(case, ("block_tables", "page_starts", "page_lens", "page_shifts"))
+    _leave_entry_3_empty(case)
     case.page_shifts[0, 3] = 999  # a shift no page has
     _assert_matches_reference_in_splits(case, [40, 30], pages_per_tile, gen)
 
 
-def _leave_entry_3_empty(case, tables):
-    """Move sequence 0's entries 3.. of the named tables one slot right, leaving entry 3 empty."""
-    for name in tables:
-        table = getattr(case, name)
-        table[0, 4:] = table[0, 3:-1].clone()
+def _leave_entry_3_empty(case):
+    """Move sequence 0's entries 3.. of every table one slot right, leaving entry 3 empty."""
+    for table in (case.block_tables, case.page_starts, case.page_lens, case.page_shifts):
+        if table is not None:
+            table[0, 4:] = table[0, 3:-1].clone()
     case.page_lens[0, 3] = 0
 
 
