@@ -38,7 +38,7 @@ from codepager.kernels.paged_tiles import (
     load_query_rows,
 )
 from codepager.kernels.shift_runs import fold_shift_runs
-from codepager.kernels.split_merge import merge_splits
+from codepager.kernels.split_merge import merge_splits, split_result
 from codepager.kernels.triton_import import require_triton, tl, triton
 
 
@@ -126,10 +126,8 @@ def _extend_kernel(
             stride_v_page, stride_v_slot, stride_v_head, HEAD_DIM, PAGE_SIZE, PAGES_PER_TILE,
             DOT_PRECISION, True)
 
-    has_keys = l_i > 0
-    out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
+    out, lse = split_result(m_i, l_i, acc)
     if SPLIT:
-        lse = tl.where(has_keys, m_i + tl.log2(tl.where(has_keys, l_i, 1.0)), float("-inf"))
         part_rows = (tokens.to(tl.int64) * num_q_heads + head) * num_splits + split  # [T, Hq, splits]
         tl.store(part_lse_ptr + part_rows, lse, mask=tok_ok)
         tl.store(part_out_ptr + part_rows[:, None] * HEAD_DIM + d[None, :], out, mask=tok_ok[:, None])
